@@ -1,0 +1,184 @@
+//! The command line: parsing with clap, dispatch, and exit codes
+//! (0 success, 1 runtime failure, 2 usage or configuration error).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::logging::{self, LogFormat};
+use crate::serve::{self, ConfigSource, ServeError};
+
+/// Exit code for a runtime failure.
+pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code for a usage or configuration error (clap uses it for usage errors too).
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bedrock-link",
+    version,
+    about = "Private DNS for AWS interface endpoints across regions",
+    long_about = "Answers the chosen AWS service hostnames (bedrock*.<region>.amazonaws.com by default) \
+                  with the private IPs of interface VPC endpoints, and forwards every other query to \
+                  the VPC resolver."
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "BEDROCK_LINK_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    /// Log level or tracing filter (RUST_LOG overrides it).
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "BEDROCK_LINK_LOG_LEVEL"
+    )]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The DNS resolver.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DnsCommand {
+    /// Serve DNS until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file and print what it configures.
+    Check {
+        /// The configuration file.
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(
+        long,
+        short,
+        env = "BEDROCK_LINK_CONFIG",
+        conflicts_with = "demo",
+        required_unless_present = "demo"
+    )]
+    config: Option<PathBuf>,
+    /// Use the built-in demo configuration (static overrides on 127.0.0.1:5353).
+    #[arg(long)]
+    demo: bool,
+    #[command(flatten)]
+    flags: FlagArgs,
+}
+
+/// Values that replace the file's.
+#[derive(Debug, Args)]
+struct FlagArgs {
+    /// Listen address (UDP and TCP); repeat for several. Replaces dns.listen.
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// Upstream resolver ("auto", IP or IP:PORT); repeat for several. Replaces upstream.servers.
+    #[arg(long, value_name = "ADDR")]
+    upstream: Vec<String>,
+    /// Admin HTTP listen address. Replaces admin.listen.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+}
+
+impl From<FlagArgs> for Overrides {
+    fn from(f: FlagArgs) -> Self {
+        Overrides {
+            listen: f.listen,
+            upstreams: f.upstream,
+            admin_listen: f.admin,
+        }
+    }
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, &cli.log_level);
+    match cli.command {
+        Command::Config(ConfigCommand::Check { path }) => check(&path),
+        Command::Dns(DnsCommand::Serve(args)) => dns_serve(args),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match Config::load(path, &Overrides::default()) {
+        Ok(c) => {
+            println!("{}: ok", path.display());
+            println!("  listen:         {}", join(&c.listen));
+            println!("  upstreams:      {}", join(&c.upstreams));
+            println!("  overrides:      {}", c.statics.len());
+            println!("  ttl:            {}s", c.ttl);
+            println!("  on_unavailable: {:?}", c.on_unavailable);
+            println!("  cache_size:     {}", c.cache_size);
+            println!(
+                "  admin:          {}",
+                c.admin_listen.map_or("off".to_string(), |a| a.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dns_serve(args: ServeArgs) -> ExitCode {
+    let source = match args.config {
+        Some(path) => ConfigSource::File(path),
+        None => ConfigSource::Demo,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(serve::run(source, args.flags.into())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ ServeError::Config(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}

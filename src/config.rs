@@ -1,0 +1,608 @@
+//! The configuration file: its TOML shape, defaults and validation.
+//!
+//! Parsing is two steps. Serde reads the file into the `*Section` structs (unknown keys and wrong
+//! types are rejected there, with the key's path and line). [`Config::validate`] then checks what a
+//! type cannot express (names, duplicates, loops) and produces the [`Config`] the server runs on.
+//! Every error names the file, the line when known, and the key.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The VPC resolver's link-local address, reachable from every subnet of a VPC.
+pub const VPC_RESOLVER: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 253)), 53);
+
+/// A configuration error, naming where in which file it is.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The file that was read (or `<flags>` for command-line values).
+    pub file: PathBuf,
+    /// 1-based line and column, when the error has a position.
+    pub position: Option<(usize, usize)>,
+    /// The dotted key the error is about (`dns.ttl`, `static[1].name`), if any.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What to answer for an overridden name that has no usable address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Fail closed: SERVFAIL, so a client never reaches a public address by accident.
+    Servfail,
+    /// Forward the query upstream (explicit opt-in; the answer will be the public one).
+    Forward,
+}
+
+/// The whole file, as serde reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub dns: DnsSection,
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    #[serde(default, rename = "static")]
+    pub statics: Vec<StaticSection>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Spanned<SourceSection>>,
+    pub admin: Option<AdminSection>,
+}
+
+/// `[dns]`: the listening side.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    #[serde(default = "default_on_unavailable")]
+    pub on_unavailable: OnUnavailable,
+    #[serde(default = "default_allow")]
+    pub allow: Vec<IpNet>,
+    /// Largest UDP answer we send, whatever a client advertises (DNS flag day 2020: 1232).
+    #[serde(default = "default_max_udp_payload")]
+    pub max_udp_payload: u16,
+    /// Concurrent TCP connections; past this the oldest idle ones are closed.
+    #[serde(default = "default_max_tcp_connections")]
+    pub max_tcp_connections: usize,
+    /// A TCP connection with no complete query for this long is closed.
+    #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            ttl: default_ttl(),
+            on_unavailable: default_on_unavailable(),
+            allow: default_allow(),
+            max_udp_payload: default_max_udp_payload(),
+            max_tcp_connections: default_max_tcp_connections(),
+            tcp_idle_timeout: default_tcp_idle_timeout(),
+        }
+    }
+}
+
+/// `[upstream]`: where everything that is not overridden goes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    #[serde(default = "default_servers")]
+    pub servers: Vec<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+    /// Queries waiting on an upstream at once; past this, new ones get SERVFAIL at once.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: usize,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        Self {
+            servers: default_servers(),
+            timeout_ms: default_timeout_ms(),
+            cache_size: default_cache_size(),
+            max_inflight: default_max_inflight(),
+        }
+    }
+}
+
+/// `[[static]]`: a fixed override.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSection {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub ipv4: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+/// `[[source]]`: EC2 discovery of interface endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub region: String,
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_services")]
+    pub services: Vec<String>,
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_refresh", with = "humantime_serde")]
+    pub refresh: Duration,
+    #[serde(default = "default_max_stale", with = "humantime_serde")]
+    pub max_stale: Duration,
+}
+
+/// `[admin]`: the HTTP health and metrics listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: SocketAddr,
+}
+
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([127, 0, 0, 1], 5353))]
+}
+fn default_ttl() -> u32 {
+    30
+}
+fn default_on_unavailable() -> OnUnavailable {
+    OnUnavailable::Servfail
+}
+/// Private and loopback ranges: never an open resolver by default.
+pub fn default_allow() -> Vec<IpNet> {
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "::1/128",
+        "fc00::/7",
+    ]
+    .iter()
+    .map(|s| s.parse().expect("built-in CIDR"))
+    .collect()
+}
+fn default_max_udp_payload() -> u16 {
+    1232
+}
+fn default_max_tcp_connections() -> usize {
+    1024
+}
+fn default_tcp_idle_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_servers() -> Vec<String> {
+    vec!["auto".to_string()]
+}
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_cache_size() -> usize {
+    10_000
+}
+fn default_max_inflight() -> usize {
+    4096
+}
+/// The resolver's default service patterns; the Terraform module's default services match these.
+pub fn default_services() -> Vec<String> {
+    vec!["bedrock*".to_string()]
+}
+fn default_refresh() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_stale() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+/// One overridden name with its fixed addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticOverride {
+    /// Lower-case, fully qualified; may start with `*.`.
+    pub name: Name,
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+/// The validated configuration the server runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub ttl: u32,
+    pub on_unavailable: OnUnavailable,
+    pub allow: Vec<IpNet>,
+    pub max_udp_payload: u16,
+    pub max_tcp_connections: usize,
+    pub tcp_idle_timeout: Duration,
+    pub upstreams: Vec<SocketAddr>,
+    pub upstream_timeout: Duration,
+    pub cache_size: usize,
+    pub max_inflight: usize,
+    pub statics: Vec<StaticOverride>,
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// Values given on the command line; each replaces the file's value when present.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<SocketAddr>,
+    pub upstreams: Vec<String>,
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file, then applies command-line overrides.
+    pub fn load(path: &Path, flags: &Overrides) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            position: None,
+            key: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Self::from_toml(&text, path, flags)
+    }
+
+    /// Parses and validates configuration text; `path` is used in error messages only.
+    pub fn from_toml(text: &str, path: &Path, flags: &Overrides) -> Result<Self, ConfigError> {
+        let file = parse_file(text, path)?;
+        Self::validate(file, text, path, flags)
+    }
+
+    fn validate(
+        mut file: FileConfig,
+        text: &str,
+        path: &Path,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let err = |offset: Option<usize>, key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            position: offset.map(|o| line_col(text, o)),
+            key: key.to_string(),
+            message,
+        };
+
+        if !flags.listen.is_empty() {
+            file.dns.listen = flags.listen.clone();
+        }
+        if !flags.upstreams.is_empty() {
+            file.upstream.servers = flags.upstreams.clone();
+        }
+        if let Some(listen) = flags.admin_listen {
+            file.admin = Some(AdminSection { listen });
+        }
+
+        let dns = &file.dns;
+        if dns.listen.is_empty() {
+            return Err(err(
+                None,
+                "dns.listen",
+                "at least one address is needed".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for addr in &dns.listen {
+            if !seen.insert(addr) {
+                return Err(err(None, "dns.listen", format!("{addr} is listed twice")));
+            }
+        }
+        if dns.ttl > 86_400 {
+            return Err(err(
+                None,
+                "dns.ttl",
+                format!("{} is above the 86400 s limit", dns.ttl),
+            ));
+        }
+        if dns.max_udp_payload < 512 {
+            return Err(err(
+                None,
+                "dns.max_udp_payload",
+                "must be at least 512".into(),
+            ));
+        }
+        if dns.max_tcp_connections == 0 {
+            return Err(err(
+                None,
+                "dns.max_tcp_connections",
+                "must be at least 1".into(),
+            ));
+        }
+
+        let up = &file.upstream;
+        if up.servers.is_empty() {
+            return Err(err(
+                None,
+                "upstream.servers",
+                "at least one server is needed (or \"auto\")".into(),
+            ));
+        }
+        if !(50..=60_000).contains(&up.timeout_ms) {
+            return Err(err(
+                None,
+                "upstream.timeout_ms",
+                format!("{} is outside 50..=60000", up.timeout_ms),
+            ));
+        }
+        if up.max_inflight == 0 {
+            return Err(err(
+                None,
+                "upstream.max_inflight",
+                "must be at least 1".into(),
+            ));
+        }
+        let mut upstreams = Vec::new();
+        for (i, s) in up.servers.iter().enumerate() {
+            let addr =
+                parse_upstream(s).map_err(|m| err(None, &format!("upstream.servers[{i}]"), m))?;
+            if !upstreams.contains(&addr) {
+                upstreams.push(addr);
+            }
+        }
+        for addr in &upstreams {
+            if let Some(listen) = dns.listen.iter().find(|l| is_same_server(l, addr)) {
+                return Err(err(
+                    None,
+                    "upstream.servers",
+                    format!(
+                        "{addr} is this resolver's own listen address {listen}: that is a forwarding loop"
+                    ),
+                ));
+            }
+        }
+
+        let mut statics: Vec<StaticOverride> = Vec::new();
+        for (i, st) in file.statics.iter().enumerate() {
+            let key = format!("static[{i}].name");
+            let at = Some(st.name.span().start);
+            let name = parse_override_name(st.name.get_ref()).map_err(|m| err(at, &key, m))?;
+            if statics.iter().any(|o| o.name == name) {
+                return Err(err(at, &key, format!("{name} is overridden twice")));
+            }
+            statics.push(StaticOverride {
+                name,
+                ipv4: st.ipv4.clone(),
+                ipv6: st.ipv6.clone(),
+            });
+        }
+
+        if let Some(src) = file.sources.first() {
+            return Err(err(
+                Some(src.span().start),
+                "source",
+                "EC2 discovery ([[source]]) is not supported by this version yet; use [[static]]"
+                    .into(),
+            ));
+        }
+
+        Ok(Config {
+            listen: dns.listen.clone(),
+            ttl: dns.ttl,
+            on_unavailable: dns.on_unavailable,
+            allow: dns.allow.clone(),
+            max_udp_payload: dns.max_udp_payload,
+            max_tcp_connections: dns.max_tcp_connections,
+            tcp_idle_timeout: dns.tcp_idle_timeout,
+            upstreams,
+            upstream_timeout: Duration::from_millis(up.timeout_ms),
+            cache_size: up.cache_size,
+            max_inflight: up.max_inflight,
+            statics,
+            admin_listen: file.admin.map(|a| a.listen),
+        })
+    }
+}
+
+/// Runs serde over the text, turning its errors into [`ConfigError`]s with key path and position.
+fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    let to_err = |key: String, e: &toml::de::Error| ConfigError {
+        file: path.to_path_buf(),
+        position: e.span().map(|s| line_col(text, s.start)),
+        key,
+        message: e.message().trim().to_string(),
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| to_err(String::new(), &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        to_err(key, e.inner())
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// `"auto"` (the VPC resolver), `"IP"` (port 53) or `"IP:PORT"` / `"[IPv6]:PORT"`.
+///
+/// Host names are refused on purpose: resolving them would need a resolver, and the one in
+/// resolv.conf may be this very server.
+pub fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(VPC_RESOLVER);
+    }
+    if let Ok(addr) = SocketAddr::from_str(s) {
+        return Ok(addr);
+    }
+    if let Ok(ip) = IpAddr::from_str(s) {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(format!("{s:?} is not \"auto\", an IP address, or IP:PORT"))
+}
+
+/// Whether queries sent to `upstream` would arrive at our own `listen` socket.
+fn is_same_server(listen: &SocketAddr, upstream: &SocketAddr) -> bool {
+    if listen.port() != upstream.port() {
+        return false;
+    }
+    if listen.ip() == upstream.ip() {
+        return true;
+    }
+    // A wildcard listener receives on every local address: the upstream is us if its IP is
+    // local, which binding to it tells without any interface-listing crate.
+    listen.ip().is_unspecified()
+        && listen.is_ipv4() == upstream.is_ipv4()
+        && std::net::UdpSocket::bind(SocketAddr::new(upstream.ip(), 0)).is_ok()
+}
+
+/// Validates an override name: a DNS name, optionally with one leading `*.` label.
+pub fn parse_override_name(s: &str) -> Result<Name, String> {
+    let body = s.strip_prefix("*.").unwrap_or(s);
+    if body.is_empty() || body == "." {
+        return Err(format!("{s:?} is not a host name"));
+    }
+    if body.contains('*') {
+        return Err(format!(
+            "{s:?}: a wildcard is only allowed as the whole first label (\"*.name\")"
+        ));
+    }
+    let valid_chars = body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if !valid_chars {
+        return Err(format!(
+            "{s:?} has characters that are not allowed in a host name"
+        ));
+    }
+    let name = Name::from_ascii(s).map_err(|e| format!("{s:?} is not a valid DNS name: {e}"))?;
+    let mut name = name.to_lowercase();
+    name.set_fqdn(true);
+    if name.num_labels() < 2 {
+        return Err(format!("{s:?}: refusing to override a top-level name"));
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("t.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_fill_an_empty_file() {
+        let c = load("").unwrap();
+        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.upstreams, vec![VPC_RESOLVER]);
+        assert_eq!(c.ttl, 30);
+        assert_eq!(c.on_unavailable, OnUnavailable::Servfail);
+        assert_eq!(c.cache_size, 10_000);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = load("[dns]\nttl = 5\nbogus = 1\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("t.toml:3:"), "{s}");
+        assert!(s.contains("bogus"), "{s}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_path() {
+        let e = load("[dns]\nttl = \"x\"\n").unwrap_err();
+        assert_eq!(e.key, "dns.ttl");
+        assert_eq!(e.position.unwrap().0, 2);
+    }
+
+    #[test]
+    fn bad_static_name_names_entry_and_line() {
+        let e =
+            load("[[static]]\nname = \"ok.example.com\"\n[[static]]\nname = \"a*b.example.com\"\n")
+                .unwrap_err();
+        assert_eq!(e.key, "static[1].name");
+        assert_eq!(e.position.unwrap().0, 4);
+    }
+
+    #[test]
+    fn duplicate_static_is_rejected_case_insensitively() {
+        let e =
+            load("[[static]]\nname = \"A.example.com\"\n[[static]]\nname = \"a.EXAMPLE.com.\"\n")
+                .unwrap_err();
+        assert!(e.message.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn upstream_loop_is_refused() {
+        let e =
+            load("[dns]\nlisten=[\"127.0.0.1:5353\"]\n[upstream]\nservers=[\"127.0.0.1:5353\"]\n")
+                .unwrap_err();
+        assert!(e.message.contains("loop"), "{e}");
+        let e =
+            load("[dns]\nlisten=[\"0.0.0.0:5353\"]\n[upstream]\nservers=[\"127.0.0.2:5353\"]\n")
+                .unwrap_err();
+        assert!(e.message.contains("loop"), "{e}");
+        assert!(
+            load("[dns]\nlisten=[\"0.0.0.0:5353\"]\n[upstream]\nservers=[\"127.0.0.1:5300\"]\n")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn upstream_forms() {
+        assert_eq!(parse_upstream("auto").unwrap(), VPC_RESOLVER);
+        assert_eq!(
+            parse_upstream("10.0.0.2").unwrap(),
+            "10.0.0.2:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_upstream("[::1]:5300").unwrap(),
+            "[::1]:5300".parse().unwrap()
+        );
+        assert!(parse_upstream("dns.example.com").is_err());
+    }
+
+    #[test]
+    fn sources_are_not_supported_yet() {
+        let e = load("[[source]]\nregion = \"ap-southeast-2\"\nvpc_id = \"vpc-1\"\n").unwrap_err();
+        assert_eq!(e.key, "source");
+        assert_eq!(e.position.unwrap().0, 1);
+    }
+
+    #[test]
+    fn override_names() {
+        assert_eq!(
+            parse_override_name("*.S3.us-east-1.amazonaws.com")
+                .unwrap()
+                .to_string(),
+            "*.s3.us-east-1.amazonaws.com."
+        );
+        assert!(parse_override_name("com").is_err());
+        assert!(parse_override_name("a..b").is_err());
+        assert!(parse_override_name("bad name.com").is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! bedrock-link: a small DNS resolver that answers AWS interface-endpoint hostnames with the
+//! endpoints' private IPs, and forwards everything else to the VPC resolver.
+//!
+//! # Layout
+//!
+//! Data flows one way: configuration -> record table -> query handler -> listeners, and for
+//! forwarded names upstream -> cache -> client.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`cli`] | command line, exit codes |
+//! | [`config`] | the TOML file: shape, defaults, validation, errors with file/line/key |
+//! | [`records`] | the record table and PHZ-equivalent lookup (exact, subtree, wildcard) |
+//! | [`request`] | decoding a client's query (hickory-proto) |
+//! | [`response`] | encoding the replies we author: overrides, errors, truncation |
+//! | [`wire`] | byte-level walking and patching of relayed replies |
+//! | [`cache`] | the answer cache: TTL countdown, RFC 2308 negative caching |
+//! | [`upstream`] | asking the upstream resolvers: random IDs and ports, matching, TCP retry |
+//! | [`handler`] | the query path shared by UDP and TCP: begin (inline) / finish (upstream) |
+//! | [`server`] | UDP and TCP listeners, connection limits, draining |
+//! | [`admin`] | `/healthz`, `/readyz`, `/metrics` over HTTP |
+//! | [`metrics`] | Prometheus counters and histograms |
+//! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain |
+//! | [`logging`] | tracing output, text or JSON |
+//!
+//! Why the listeners are our own and not hickory-server's `Server`: that server decodes every
+//! request into its own types and re-encodes every response from records, so a relayed reply
+//! would be decoded and re-encoded (costing time and byte-faithfulness), and it has no bound on
+//! TCP connections. Here the listeners hand raw bytes to [`handler::Handler`], hickory-proto does
+//! the decoding and encoding, and the upstream reply reaches the client as the upstream sent it
+//! but for the ID, the question's case, aged TTLs and our OPT record.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod handler;
+pub mod logging;
+pub mod metrics;
+pub mod records;
+pub mod request;
+pub mod response;
+pub mod serve;
+pub mod server;
+pub mod upstream;
+pub mod wire;

@@ -1,0 +1,163 @@
+//! Prometheus metrics. Counters are plain atomics handed out once, so the query path never
+//! takes a lock to count.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// How a query ended; each query is counted under exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered from the record table (addresses, NODATA or NXDOMAIN).
+    Override,
+    /// Relayed from an upstream.
+    Forwarded,
+    /// Answered from the cache.
+    CacheHit,
+    /// Client outside `allow`.
+    Refused,
+    /// We answered SERVFAIL (no upstream answer, or an unavailable override).
+    Servfail,
+    /// Malformed query.
+    Formerr,
+    /// Unsupported opcode.
+    Notimp,
+    /// Not answered at all (unparseable, or a response sent to us).
+    Dropped,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 8] = [
+        Outcome::Override,
+        Outcome::Forwarded,
+        Outcome::CacheHit,
+        Outcome::Refused,
+        Outcome::Servfail,
+        Outcome::Formerr,
+        Outcome::Notimp,
+        Outcome::Dropped,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Override => "override",
+            Outcome::Forwarded => "forwarded",
+            Outcome::CacheHit => "cache_hit",
+            Outcome::Refused => "refused",
+            Outcome::Servfail => "servfail",
+            Outcome::Formerr => "formerr",
+            Outcome::Notimp => "notimp",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    outcomes: [Counter; 8],
+    upstream_timeouts: Counter,
+    upstream_errors: Counter,
+    upstream_latency: Histogram,
+    pub cache_entries: Gauge,
+    pub records: Gauge,
+    pub reloads: Counter,
+    pub reload_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bedrock_link");
+        let queries = Family::<Labels, Counter>::default();
+        let outcomes =
+            Outcome::ALL.map(|o| queries.get_or_create(&vec![("outcome", o.label())]).clone());
+        registry.register("queries", "DNS queries by how they were answered", queries);
+
+        let upstream = Family::<Labels, Counter>::default();
+        let upstream_timeouts = upstream.get_or_create(&vec![("kind", "timeout")]).clone();
+        let upstream_errors = upstream.get_or_create(&vec![("kind", "network")]).clone();
+        registry.register(
+            "upstream_errors",
+            "Upstream queries that got no usable reply",
+            upstream,
+        );
+
+        // 100 µs .. ~3.3 s
+        let upstream_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "upstream_duration_seconds",
+            "Time from sending a query upstream to its matching reply",
+            upstream_latency.clone(),
+        );
+        let cache_entries = Gauge::default();
+        registry.register(
+            "cache_entries",
+            "Answers held in the cache",
+            cache_entries.clone(),
+        );
+        let records = Gauge::default();
+        registry.register(
+            "override_names",
+            "Names in the record table",
+            records.clone(),
+        );
+        let reloads = Counter::default();
+        registry.register(
+            "reloads",
+            "Successful configuration reloads",
+            reloads.clone(),
+        );
+        let reload_failures = Counter::default();
+        registry.register(
+            "reload_failures",
+            "Reloads rejected because the new configuration was invalid",
+            reload_failures.clone(),
+        );
+
+        Self {
+            registry,
+            outcomes,
+            upstream_timeouts,
+            upstream_errors,
+            upstream_latency,
+            cache_entries,
+            records,
+            reloads,
+            reload_failures,
+        }
+    }
+
+    pub fn count(&self, outcome: Outcome) {
+        self.outcomes[outcome as usize].inc();
+    }
+
+    pub fn upstream_answered(&self, seconds: f64) {
+        self.upstream_latency.observe(seconds);
+    }
+
+    pub fn upstream_failed(&self, timed_out: bool) {
+        if timed_out {
+            self.upstream_timeouts.inc();
+        } else {
+            self.upstream_errors.inc();
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

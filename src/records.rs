@@ -1,0 +1,232 @@
+//! The record table: every overridden name and its addresses, and the lookup that decides
+//! whether a query name is ours and how a Route 53 private hosted zone would answer it.
+//!
+//! Each override `N` acts as a zone apex `N` holding A/AAAA at `N`; an override `*.N` acts as a
+//! zone `N` holding a wildcard. A query name inside such a zone that has no record of its own is
+//! NXDOMAIN (or the wildcard's data), exactly as a PHZ would answer.
+//!
+//! The table is immutable once built: a refresh builds a new one and swaps it in whole.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use hickory_proto::rr::{LowerName, Name};
+
+use crate::config::StaticOverride;
+
+/// The addresses one overridden name answers with. Empty means "in scope, nothing usable".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Addresses {
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+impl Addresses {
+    pub fn is_empty(&self) -> bool {
+        self.ipv4.is_empty() && self.ipv6.is_empty()
+    }
+}
+
+/// What the table holds at one name.
+#[derive(Debug, Default)]
+struct Node {
+    /// Records at the name itself.
+    exact: Option<Arc<Addresses>>,
+    /// Records of `*.name`.
+    wildcard: Option<Arc<Addresses>>,
+}
+
+/// The outcome of looking a query name up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not ours: forward it.
+    NotOurs,
+    /// The name has records (its own or a wildcard's).
+    Records {
+        addrs: Arc<Addresses>,
+        /// Label count of the zone apex, for the SOA owner of a NODATA answer.
+        zone_labels: u8,
+    },
+    /// Inside a zone of ours, but the name has no records of its own: NODATA at the apex of a
+    /// wildcard-only zone.
+    NoData { zone_labels: u8 },
+    /// Inside a zone of ours, and the name does not exist.
+    NxDomain { zone_labels: u8 },
+}
+
+/// Immutable map from lower-case names to their records.
+#[derive(Debug, Default)]
+pub struct RecordTable {
+    nodes: HashMap<LowerName, Node>,
+}
+
+impl RecordTable {
+    /// Builds a table from static overrides.
+    pub fn from_statics(statics: &[StaticOverride]) -> Self {
+        let mut table = Self::default();
+        for st in statics {
+            table.insert(
+                &st.name,
+                Addresses {
+                    ipv4: st.ipv4.clone(),
+                    ipv6: st.ipv6.clone(),
+                },
+            );
+        }
+        table
+    }
+
+    /// Adds `name` (which may start with `*.`); a repeated name keeps the last addresses.
+    pub fn insert(&mut self, name: &Name, addrs: Addresses) {
+        let addrs = Arc::new(addrs);
+        if name.is_wildcard() {
+            let base = LowerName::new(&name.base_name());
+            self.nodes.entry(base).or_default().wildcard = Some(addrs);
+        } else {
+            self.nodes.entry(LowerName::new(name)).or_default().exact = Some(addrs);
+        }
+    }
+
+    /// Number of names (wildcards count once each).
+    pub fn len(&self) -> usize {
+        self.nodes
+            .values()
+            .map(|n| usize::from(n.exact.is_some()) + usize::from(n.wildcard.is_some()))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Decides how a query for `qname` is answered.
+    pub fn lookup(&self, qname: &LowerName) -> Lookup {
+        if self.nodes.is_empty() {
+            return Lookup::NotOurs;
+        }
+        let labels = qname.num_labels();
+        // Walk from the name itself up to its parent zones; the closest one decides.
+        let mut name = qname.clone();
+        loop {
+            if let Some(node) = self.nodes.get(&name) {
+                let here = name.num_labels();
+                if here == labels {
+                    return match &node.exact {
+                        Some(addrs) => Lookup::Records {
+                            addrs: addrs.clone(),
+                            zone_labels: here,
+                        },
+                        None => Lookup::NoData { zone_labels: here },
+                    };
+                }
+                return match &node.wildcard {
+                    Some(addrs) => Lookup::Records {
+                        addrs: addrs.clone(),
+                        zone_labels: here,
+                    },
+                    None => Lookup::NxDomain { zone_labels: here },
+                };
+            }
+            if name.is_root() {
+                return Lookup::NotOurs;
+            }
+            name = name.base_name();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_override_name;
+
+    fn table(names: &[&str]) -> RecordTable {
+        let mut t = RecordTable::default();
+        for (i, n) in names.iter().enumerate() {
+            t.insert(
+                &parse_override_name(n).unwrap(),
+                Addresses {
+                    ipv4: vec![Ipv4Addr::new(10, 0, 0, i as u8 + 1)],
+                    ipv6: vec![],
+                },
+            );
+        }
+        t
+    }
+
+    fn q(s: &str) -> LowerName {
+        LowerName::new(&Name::from_ascii(s).unwrap())
+    }
+
+    fn first_ip(l: &Lookup) -> Option<Ipv4Addr> {
+        match l {
+            Lookup::Records { addrs, .. } => addrs.ipv4.first().copied(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn exact_subtree_and_outside() {
+        let t = table(&[
+            "bedrock-runtime.ap-southeast-2.amazonaws.com",
+            "x.y.bedrock-runtime.ap-southeast-2.amazonaws.com",
+        ]);
+        assert_eq!(
+            first_ip(&t.lookup(&q("BEDROCK-runtime.ap-southeast-2.amazonaws.com."))),
+            Some(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            t.lookup(&q("a.bedrock-runtime.ap-southeast-2.amazonaws.com.")),
+            Lookup::NxDomain { zone_labels: 4 }
+        );
+        // An empty non-terminal inside the outer zone is NXDOMAIN there too, as in a PHZ.
+        assert_eq!(
+            t.lookup(&q("y.bedrock-runtime.ap-southeast-2.amazonaws.com.")),
+            Lookup::NxDomain { zone_labels: 4 }
+        );
+        assert_eq!(
+            first_ip(&t.lookup(&q("x.y.bedrock-runtime.ap-southeast-2.amazonaws.com."))),
+            Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(
+            t.lookup(&q("ap-southeast-2.amazonaws.com.")),
+            Lookup::NotOurs
+        );
+        assert_eq!(
+            t.lookup(&q("bedrock.ap-southeast-2.amazonaws.com.")),
+            Lookup::NotOurs
+        );
+        assert_eq!(t.lookup(&q(".")), Lookup::NotOurs);
+    }
+
+    #[test]
+    fn wildcards() {
+        let t = table(&[
+            "*.s3.us-east-1.amazonaws.com",
+            "s3.us-west-2.amazonaws.com",
+            "*.s3.us-west-2.amazonaws.com",
+        ]);
+        assert_eq!(
+            first_ip(&t.lookup(&q("bucket.s3.us-east-1.amazonaws.com."))),
+            Some(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            first_ip(&t.lookup(&q("a.b.s3.us-east-1.amazonaws.com."))),
+            Some(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            t.lookup(&q("s3.us-east-1.amazonaws.com.")),
+            Lookup::NoData { zone_labels: 4 }
+        );
+        assert_eq!(
+            first_ip(&t.lookup(&q("s3.us-west-2.amazonaws.com."))),
+            Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(
+            first_ip(&t.lookup(&q("b.s3.us-west-2.amazonaws.com."))),
+            Some(Ipv4Addr::new(10, 0, 0, 3))
+        );
+        assert_eq!(t.len(), 3);
+    }
+}

@@ -1,0 +1,193 @@
+//! `dns serve`: starting everything, reloading on SIGHUP, draining on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::admin::{self, Status};
+use crate::config::{Config, ConfigError, Overrides};
+use crate::handler::Handler;
+use crate::metrics::Metrics;
+use crate::server::{BindError, Limits, Server};
+
+/// The demo configuration built into the binary (`dns serve --demo`).
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// Where the configuration comes from; SIGHUP reads it again from there.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Demo,
+}
+
+impl ConfigSource {
+    pub fn load(&self, flags: &Overrides) -> Result<Config, ConfigError> {
+        match self {
+            ConfigSource::File(path) => Config::load(path, flags),
+            ConfigSource::Demo => {
+                Config::from_toml(DEMO_CONFIG, Path::new("<built-in demo>"), flags)
+            }
+        }
+    }
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("cannot listen on admin address {addr}: {source}")]
+    AdminBind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// A running resolver: DNS listeners, the admin listener and the shared handler.
+pub struct Running {
+    pub handler: Arc<Handler>,
+    server: Server,
+    status: Arc<Status>,
+    admin_addr: Option<SocketAddr>,
+    admin_task: Option<JoinHandle<std::io::Result<()>>>,
+    admin_shutdown: CancellationToken,
+    listen: Vec<SocketAddr>,
+    drain: Duration,
+}
+
+impl Running {
+    /// Binds every listener and starts serving `config`.
+    pub async fn start(config: Config) -> Result<Self, ServeError> {
+        let metrics = Arc::new(Metrics::new());
+        let limits = Limits {
+            max_tcp_connections: config.max_tcp_connections,
+            tcp_idle_timeout: config.tcp_idle_timeout,
+        };
+        let listen = config.listen.clone();
+        let admin_listen = config.admin_listen;
+        // In-flight queries end within the upstream timeout; allow a second more to send.
+        let drain = config.upstream_timeout + Duration::from_secs(1);
+        let handler = Arc::new(Handler::new(config, metrics));
+        let status = Arc::new(Status::new(handler.clone()));
+
+        let admin_listener = match admin_listen {
+            Some(addr) => Some(
+                admin::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::AdminBind { addr, source })?,
+            ),
+            None => None,
+        };
+        let server = Server::start(&listen, limits, handler.clone()).await?;
+        status.serving.store(true, Ordering::Relaxed);
+
+        let admin_shutdown = CancellationToken::new();
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let admin_task = admin_listener
+            .map(|l| tokio::spawn(admin::serve(l, status.clone(), admin_shutdown.clone())));
+        Ok(Self {
+            handler,
+            server,
+            status,
+            admin_addr,
+            admin_task,
+            admin_shutdown,
+            listen,
+            drain,
+        })
+    }
+
+    /// The bound DNS addresses, in the order of `dns.listen`.
+    pub fn dns_addrs(&self) -> &[SocketAddr] {
+        self.server.local_addrs()
+    }
+
+    /// The bound admin address, when there is an admin listener.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Applies a new configuration. Listener changes need a restart and are reported.
+    pub fn reload(&self, config: Config) {
+        if config.listen != self.listen {
+            warn!(old = ?self.listen, new = ?config.listen, "dns.listen changed: restart to apply it");
+        }
+        let summary = summary(&config);
+        self.handler.reload(config);
+        self.handler.metrics.reloads.inc();
+        info!(%summary, "configuration reloaded");
+    }
+
+    /// Stops taking queries, drains those in flight, stops the admin listener.
+    pub async fn stop(self) -> bool {
+        self.status.serving.store(false, Ordering::Relaxed);
+        let drained = self.server.shutdown(self.drain).await;
+        self.admin_shutdown.cancel();
+        if let Some(task) = self.admin_task {
+            let _ = task.await;
+        }
+        drained
+    }
+}
+
+fn summary(config: &Config) -> String {
+    format!(
+        "listen={:?} upstreams={:?} overrides={} cache_size={} on_unavailable={:?}",
+        config.listen,
+        config.upstreams,
+        config.statics.len(),
+        config.cache_size,
+        config.on_unavailable
+    )
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(source: ConfigSource, flags: Overrides) -> Result<(), ServeError> {
+    let config = source.load(&flags)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+
+    let startup = summary(&config);
+    let running = Running::start(config).await?;
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        dns = ?running.dns_addrs(),
+        admin = ?running.admin_addr(),
+        %startup,
+        "bedrock-link serving"
+    );
+
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match source.load(&flags) {
+                Ok(config) => running.reload(config),
+                Err(e) => {
+                    running.handler.metrics.reload_failures.inc();
+                    error!(error = %e, "reload rejected; keeping the running configuration");
+                }
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    info!("shutting down: draining queries in flight");
+    if running.stop().await {
+        info!("stopped");
+    } else {
+        warn!("stopped before every query in flight had finished");
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! The DNS listeners: UDP and TCP on every listen address, feeding the [`Handler`].
+//!
+//! UDP answers whatever [`Handler::begin`] settles inline and spawns a task only for a query
+//! that must go upstream. TCP runs one task per connection (bounded in number, closed when
+//! idle), answering its queries in order.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::handler::{Handler, Step, Transport};
+
+/// Why the listeners could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({transport}): {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub transport: &'static str,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Limits the listeners apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_tcp_connections: usize,
+    pub tcp_idle_timeout: Duration,
+}
+
+/// Running listeners.
+pub struct Server {
+    local_addrs: Vec<SocketAddr>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Server {
+    /// Binds UDP and TCP on every address (port 0 picks one free port for both) and starts
+    /// serving.
+    pub async fn start(
+        listen: &[SocketAddr],
+        limits: Limits,
+        handler: Arc<Handler>,
+    ) -> Result<Self, BindError> {
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut local_addrs = Vec::new();
+        let mut bound = Vec::new();
+        for &addr in listen {
+            let (udp, tcp) = bind_pair(addr)?;
+            local_addrs.push(udp.local_addr().map_err(|source| BindError {
+                addr,
+                transport: "udp",
+                source,
+            })?);
+            bound.push((udp, tcp));
+        }
+        // Spawn only once everything is bound, so a failure leaves nothing running.
+        let connections = Arc::new(Semaphore::new(limits.max_tcp_connections));
+        for (udp, tcp) in bound {
+            tracker.spawn(serve_udp(
+                Arc::new(udp),
+                handler.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+            tracker.spawn(serve_tcp(
+                tcp,
+                handler.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+                connections.clone(),
+                limits.tcp_idle_timeout,
+            ));
+        }
+        Ok(Self {
+            local_addrs,
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// The addresses actually bound (ports filled in), one per listen address.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Stops accepting queries, lets those in flight finish for up to `drain`, and returns
+    /// whether everything finished in time.
+    pub async fn shutdown(self, drain: Duration) -> bool {
+        self.shutdown.cancel();
+        self.tracker.close();
+        timeout(drain, self.tracker.wait()).await.is_ok()
+    }
+}
+
+/// Binds a UDP socket and a TCP listener on the same address and port.
+fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindError> {
+    // With port 0 the kernel picks the UDP port; TCP may find it taken, so try a few times.
+    let attempts = if addr.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = bind_udp(addr).map_err(|source| BindError {
+            addr,
+            transport: "udp",
+            source,
+        })?;
+        let port = udp
+            .local_addr()
+            .map_err(|source| BindError {
+                addr,
+                transport: "udp",
+                source,
+            })?
+            .port();
+        match bind_tcp(SocketAddr::new(addr.ip(), port)) {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(source) => last = Some(source),
+        }
+    }
+    Err(BindError {
+        addr,
+        transport: "tcp",
+        source: last.expect("at least one attempt"),
+    })
+}
+
+fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if addr.is_ipv6() {
+        // So that [::]:53 and 0.0.0.0:53 can both be listed.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+async fn serve_udp(
+    socket: Arc<UdpSocket>,
+    handler: Arc<Handler>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    // One receive buffer per socket: the largest datagram there can be.
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (len, src) = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(r) => r,
+                Err(e) => {
+                    debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        match handler.begin(&buf[..len], src, Transport::Udp) {
+            Step::Reply(reply) => send_udp(&socket, &reply, src).await,
+            Step::Drop => {}
+            Step::Forward(pending) => {
+                let (socket, handler) = (socket.clone(), handler.clone());
+                tracker.spawn(async move {
+                    if let Some(reply) = handler.finish(pending).await {
+                        send_udp(&socket, &reply, src).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn send_udp(socket: &UdpSocket, reply: &[u8], dst: SocketAddr) {
+    if let Err(e) = socket.send_to(reply, dst).await {
+        debug!(%dst, error = %e, "udp send failed");
+    }
+}
+
+async fn serve_tcp(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    connections: Arc<Semaphore>,
+    idle: Duration,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off a little instead of spinning.
+                    warn!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            debug!(%peer, "tcp connection limit reached; closing the new connection");
+            continue;
+        };
+        let (handler, shutdown) = (handler.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            serve_connection(stream, peer, handler, shutdown, idle).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Answers the queries of one TCP connection in order (RFC 7766 framing: a 2-byte length).
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    handler: Arc<Handler>,
+    shutdown: CancellationToken,
+    idle: Duration,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    loop {
+        let len = tokio::select! {
+            len = timeout(idle, stream.read_u16()) => match len {
+                Ok(Ok(len)) => len as usize,
+                _ => return, // idle, closed or broken
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        buf.resize(len, 0);
+        if !matches!(timeout(idle, stream.read_exact(&mut buf)).await, Ok(Ok(_))) {
+            return;
+        }
+        let reply = match handler.begin(&buf, peer, Transport::Tcp) {
+            Step::Reply(reply) => reply,
+            Step::Drop => return, // not a query: nothing sensible to say on this stream
+            Step::Forward(pending) => match handler.finish(pending).await {
+                Some(reply) => reply,
+                None => return,
+            },
+        };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut framed = Vec::with_capacity(reply.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&reply);
+        if !matches!(timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}

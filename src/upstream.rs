@@ -1,0 +1,180 @@
+//! Asking the upstream resolvers.
+//!
+//! Each query gets a fresh random ID and a fresh socket (so a random source port chosen by the
+//! kernel), connected to the server so the kernel drops datagrams from anyone else. A reply is
+//! accepted only if its ID and question match ours; anything else is ignored and we keep
+//! waiting, so a forged reply cannot poison the cache. A truncated reply is retried over TCP.
+//! Servers are tried in order, sharing one overall deadline.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
+
+use crate::wire;
+
+/// EDNS payload size we advertise upstream (DNS flag day 2020).
+pub const UPSTREAM_PAYLOAD: u16 = 1232;
+
+/// Why no upstream answered.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("no upstream answered within {0:?}")]
+    Timeout(Duration),
+    #[error("upstream {server}: {source}")]
+    Io {
+        server: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What to ask: the client's question (its bytes keep its case) and the flags to pass on.
+#[derive(Debug, Clone)]
+pub struct Question<'a> {
+    pub name_wire: &'a [u8],
+    pub qtype: u16,
+    pub qclass: u16,
+    pub rd: bool,
+    pub ad: bool,
+    pub cd: bool,
+    pub dnssec_ok: bool,
+}
+
+impl Question<'_> {
+    /// The query message with the given ID; always with our OPT so replies can exceed 512.
+    fn encode(&self, id: u16) -> Vec<u8> {
+        let mut msg =
+            Vec::with_capacity(wire::HEADER_LEN + self.name_wire.len() + 4 + wire::OPT_LEN);
+        msg.extend_from_slice(&id.to_be_bytes());
+        msg.push(u8::from(self.rd));
+        msg.push(if self.ad { 0x20 } else { 0 } | if self.cd { 0x10 } else { 0 });
+        msg.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(self.name_wire);
+        msg.extend_from_slice(&self.qtype.to_be_bytes());
+        msg.extend_from_slice(&self.qclass.to_be_bytes());
+        wire::push_opt(
+            &mut msg,
+            &wire::opt_record(UPSTREAM_PAYLOAD, 0, self.dnssec_ok),
+        );
+        msg
+    }
+
+    /// Whether `reply` answers this question with ID `id`.
+    fn is_answered_by(&self, reply: &[u8], id: u16) -> Option<wire::Question> {
+        if reply.len() < wire::HEADER_LEN || wire::id(reply) != id || !wire::is_response(reply) {
+            return None;
+        }
+        if wire::qdcount(reply) != 1 {
+            return None;
+        }
+        let q = wire::read_question(reply).ok()?;
+        let same = wire::names_equal(&reply[q.name.clone()], self.name_wire)
+            && q.qtype == self.qtype
+            && q.qclass == self.qclass;
+        same.then_some(q)
+    }
+}
+
+/// A reply that matched, with where its question ends.
+#[derive(Debug)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub question_end: usize,
+    pub server: SocketAddr,
+}
+
+/// The upstream servers and how long to wait for them.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
+}
+
+impl Upstreams {
+    pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Self {
+        Self { servers, timeout }
+    }
+
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
+    /// Asks the servers in order until one answers, within the configured timeout overall.
+    pub async fn query(&self, question: &Question<'_>) -> Result<Reply, UpstreamError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut last_error = None;
+        for (i, &server) in self.servers.iter().enumerate() {
+            // Each server gets an equal share of the time that is left.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let share = left / (self.servers.len() - i) as u32;
+            match timeout_at(Instant::now() + share, ask(server, question)).await {
+                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Err(source)) => last_error = Some(UpstreamError::Io { server, source }),
+                Err(_) => {}
+            }
+        }
+        Err(last_error.unwrap_or(UpstreamError::Timeout(self.timeout)))
+    }
+}
+
+/// One server: UDP, then TCP if the UDP reply was truncated.
+async fn ask(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
+    let reply = ask_udp(server, question).await?;
+    if !wire::is_truncated(&reply.bytes) {
+        return Ok(reply);
+    }
+    ask_tcp(server, question).await
+}
+
+async fn ask_udp(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(server).await?;
+    let id: u16 = rand::random();
+    socket.send(&question.encode(id)).await?;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        // ConnectionRefused here is an ICMP error: nothing listens at the server's port.
+        let n = socket.recv(&mut buf).await?;
+        if let Some(q) = question.is_answered_by(&buf[..n], id) {
+            buf.truncate(n);
+            return Ok(Reply {
+                bytes: buf,
+                question_end: q.end(),
+                server,
+            });
+        }
+        // Not ours (wrong ID or question): ignore it and keep waiting for the real reply.
+    }
+}
+
+async fn ask_tcp(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
+    let mut stream = TcpStream::connect(server).await?;
+    stream.set_nodelay(true)?;
+    let id: u16 = rand::random();
+    let msg = question.encode(id);
+    let mut framed = Vec::with_capacity(msg.len() + 2);
+    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    framed.extend_from_slice(&msg);
+    stream.write_all(&framed).await?;
+    loop {
+        let len = stream.read_u16().await? as usize;
+        let mut buf = vec![0u8; len];
+        stream.read_exact(&mut buf).await?;
+        if let Some(q) = question.is_answered_by(&buf, id) {
+            return Ok(Reply {
+                bytes: buf,
+                question_end: q.end(),
+                server,
+            });
+        }
+    }
+}
