@@ -1,0 +1,432 @@
+//! Shared test support: a programmable upstream DNS server, a DNS client, and helpers that
+//! start bedrock-link on loopback. Everything binds 127.0.0.1 / ::1 on ephemeral ports.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bedrock_link::config::{Config, Overrides};
+use bedrock_link::serve::Running;
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, SOA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+/// How the test upstream answers one name.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// A records with this TTL; AA set.
+    Answer {
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+    /// NXDOMAIN with an SOA whose TTL and MINIMUM are given.
+    NxDomain {
+        soa_ttl: u32,
+        soa_min: u32,
+    },
+    /// NOERROR, no answer, no SOA.
+    NoDataNoSoa,
+    ServFail,
+    /// Over UDP: TC set and no records. Over TCP: the full answer.
+    Truncate {
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+    /// Never answers.
+    Silent,
+    /// Answers after a delay.
+    Delay {
+        ms: u64,
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+    /// First a reply with the wrong ID and one for another question (both saying 6.6.6.6),
+    /// then the real answer.
+    ForgeFirst {
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+}
+
+/// A query the test upstream received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub id: u16,
+    pub src: SocketAddr,
+    pub tcp: bool,
+    pub name: String,
+    pub qtype: RecordType,
+    pub has_edns: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    rules: HashMap<String, Behaviour>,
+    seen: Vec<Seen>,
+}
+
+/// A DNS server on 127.0.0.1 (UDP and TCP, same port) that answers by rule and records
+/// every query. Unknown names get NXDOMAIN with an SOA (TTL 60).
+pub struct TestUpstream {
+    pub addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl TestUpstream {
+    pub async fn start() -> Self {
+        let (udp, tcp) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()).await {
+                break (udp, tcp);
+            }
+        };
+        let addr = udp.local_addr().unwrap();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let udp = Arc::new(udp);
+        let mut tasks = Vec::new();
+        {
+            let shared = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut buf = vec![0u8; 65535];
+                loop {
+                    let Ok((n, src)) = udp.recv_from(&mut buf).await else {
+                        return;
+                    };
+                    let packet = buf[..n].to_vec();
+                    let (udp, shared) = (udp.clone(), shared.clone());
+                    tokio::spawn(async move {
+                        for reply in respond(&shared, &packet, src, false).await {
+                            let _ = udp.send_to(&reply, src).await;
+                        }
+                    });
+                }
+            }));
+        }
+        {
+            let shared = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Ok((mut stream, src)) = tcp.accept().await else {
+                        return;
+                    };
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        while let Ok(len) = stream.read_u16().await {
+                            let mut packet = vec![0u8; len as usize];
+                            if stream.read_exact(&mut packet).await.is_err() {
+                                return;
+                            }
+                            for reply in respond(&shared, &packet, src, true).await {
+                                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                                framed.extend_from_slice(&reply);
+                                if stream.write_all(&framed).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+            }));
+        }
+        Self {
+            addr,
+            shared,
+            tasks,
+        }
+    }
+
+    /// Sets how `name` (any case) is answered.
+    pub fn rule(&self, name: &str, behaviour: Behaviour) {
+        let key = name.trim_end_matches('.').to_ascii_lowercase();
+        self.shared.lock().unwrap().rules.insert(key, behaviour);
+    }
+
+    /// Queries received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.lock().unwrap().seen.clone()
+    }
+
+    /// Queries received for `name`.
+    pub fn seen_for(&self, name: &str) -> Vec<Seen> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.seen().into_iter().filter(|s| s.name == name).collect()
+    }
+
+    /// Stops answering and closes the sockets.
+    pub async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn respond(
+    shared: &Mutex<Shared>,
+    packet: &[u8],
+    src: SocketAddr,
+    tcp: bool,
+) -> Vec<Vec<u8>> {
+    let Ok(req) = Message::from_vec(packet) else {
+        return vec![];
+    };
+    let Some(query) = req.queries.first().cloned() else {
+        return vec![];
+    };
+    let name = query
+        .name()
+        .to_string()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let behaviour = {
+        let mut s = shared.lock().unwrap();
+        s.seen.push(Seen {
+            id: req.metadata.id,
+            src,
+            tcp,
+            name: name.clone(),
+            qtype: query.query_type(),
+            has_edns: req.edns.is_some(),
+        });
+        s.rules.get(&name).cloned()
+    };
+    let behaviour = behaviour.unwrap_or(Behaviour::NxDomain {
+        soa_ttl: 60,
+        soa_min: 60,
+    });
+    let mut reply = Message::response(req.metadata.id, OpCode::Query);
+    reply.metadata.recursion_desired = req.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.add_query(query.clone());
+    if let Some(e) = &req.edns {
+        let mut edns = Edns::new();
+        edns.set_max_payload(4096);
+        edns.set_dnssec_ok(e.flags().dnssec_ok);
+        reply.set_edns(edns);
+    }
+    let answer = |reply: &mut Message, ips: &[Ipv4Addr], ttl: u32| {
+        reply.metadata.authoritative = true;
+        for ip in ips {
+            reply.add_answer(Record::from_rdata(
+                query.name().clone(),
+                ttl,
+                RData::A(A(*ip)),
+            ));
+        }
+    };
+    match behaviour {
+        Behaviour::Answer { ips, ttl } => answer(&mut reply, &ips, ttl),
+        Behaviour::NxDomain { soa_ttl, soa_min } => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            let zone = query.name().base_name();
+            let soa = SOA::new(
+                Name::from_ascii("ns.upstream.test.").unwrap(),
+                Name::from_ascii("admin.upstream.test.").unwrap(),
+                7,
+                3600,
+                600,
+                86400,
+                soa_min,
+            );
+            reply.add_authority(Record::from_rdata(zone, soa_ttl, RData::SOA(soa)));
+        }
+        Behaviour::NoDataNoSoa => {}
+        Behaviour::ServFail => reply.metadata.response_code = ResponseCode::ServFail,
+        Behaviour::Truncate { ips, ttl } => {
+            if tcp {
+                answer(&mut reply, &ips, ttl);
+            } else {
+                reply.metadata.truncation = true;
+            }
+        }
+        Behaviour::Silent => return vec![],
+        Behaviour::Delay { ms, ips, ttl } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            answer(&mut reply, &ips, ttl);
+        }
+        Behaviour::ForgeFirst { ips, ttl } => {
+            let mut wrong_id = reply.clone();
+            wrong_id.metadata.id = req.metadata.id.wrapping_add(1);
+            answer(&mut wrong_id, &[Ipv4Addr::new(6, 6, 6, 6)], 3600);
+            let mut wrong_q = Message::response(req.metadata.id, OpCode::Query);
+            let other = Query::query(Name::from_ascii("evil.example.").unwrap(), RecordType::A);
+            wrong_q.add_query(other.clone());
+            wrong_q.add_answer(Record::from_rdata(
+                other.name().clone(),
+                3600,
+                RData::A(A(Ipv4Addr::new(6, 6, 6, 6))),
+            ));
+            answer(&mut reply, &ips, ttl);
+            return vec![
+                wrong_id.to_vec().unwrap(),
+                wrong_q.to_vec().unwrap(),
+                reply.to_vec().unwrap(),
+            ];
+        }
+    }
+    vec![reply.to_vec().unwrap()]
+}
+
+/// Builds a configuration: listen on 127.0.0.1:0, the given upstream, plus `extra` TOML.
+pub fn config(upstream: SocketAddr, extra: &str) -> Config {
+    let mut up = section(extra, "upstream");
+    if !up.contains("timeout_ms") {
+        up.push_str("timeout_ms = 1000\n");
+    }
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\n{dns}\n[upstream]\nservers = [\"{upstream}\"]\n{up}\n{rest}",
+        dns = section(extra, "dns"),
+        rest = without_sections(extra, &["dns", "upstream"]),
+    );
+    Config::from_toml(&text, Path::new("test.toml"), &Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Lines of `extra` that belong to `[name]` (given as a leading block `[name]` ... ).
+fn section(extra: &str, name: &str) -> String {
+    let header = format!("[{name}]");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in extra.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == header;
+            continue;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn without_sections(extra: &str, names: &[&str]) -> String {
+    let headers: Vec<String> = names.iter().map(|n| format!("[{n}]")).collect();
+    let mut out = String::new();
+    let mut inside = false;
+    for line in extra.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = headers.iter().any(|h| h == t);
+            if inside {
+                continue;
+            }
+        }
+        if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Starts bedrock-link in-process; returns it and its DNS address.
+pub async fn start(config: Config) -> (Running, SocketAddr) {
+    let running = Running::start(config).await.expect("server starts");
+    let addr = running.dns_addrs()[0];
+    (running, addr)
+}
+
+/// A query message for `name`/`qtype` with RD set and, when `edns` is given, an OPT with that
+/// payload size.
+pub fn query_msg(name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
+    let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = true;
+    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    if let Some(payload) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(payload);
+        msg.set_edns(e);
+    }
+    msg
+}
+
+/// Sends raw bytes over UDP and returns the reply, or None after `wait`.
+pub async fn udp_raw(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "127.0.0.1:0".parse().unwrap()
+    } else {
+        "[::1]:0".parse().unwrap()
+    };
+    let socket = UdpSocket::bind(bind).await.unwrap();
+    socket.send_to(packet, server).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    match timeout(wait, socket.recv_from(&mut buf)).await {
+        Ok(Ok((n, _))) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+/// Sends a message over UDP and decodes the reply (panics after 5 s without one).
+pub async fn udp(server: SocketAddr, msg: &Message) -> Message {
+    let reply = udp_raw(server, &msg.to_vec().unwrap(), Duration::from_secs(5))
+        .await
+        .expect("a UDP reply");
+    let decoded = Message::from_vec(&reply).expect("a well-formed reply");
+    assert_eq!(decoded.metadata.id, msg.metadata.id, "reply ID matches");
+    decoded
+}
+
+/// Sends a message over TCP and decodes the reply.
+pub async fn tcp(server: SocketAddr, msg: &Message) -> Message {
+    let reply = tcp_raw(server, &msg.to_vec().unwrap())
+        .await
+        .expect("a TCP reply");
+    let decoded = Message::from_vec(&reply).expect("a well-formed reply");
+    assert_eq!(decoded.metadata.id, msg.metadata.id, "reply ID matches");
+    decoded
+}
+
+/// Sends raw bytes over TCP (length-prefixed) and returns the reply.
+pub async fn tcp_raw(server: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let mut stream = timeout(Duration::from_secs(5), TcpStream::connect(server))
+        .await
+        .ok()?
+        .ok()?;
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    stream.write_all(&framed).await.ok()?;
+    let len = timeout(Duration::from_secs(5), stream.read_u16())
+        .await
+        .ok()?
+        .ok()?;
+    let mut buf = vec![0u8; len as usize];
+    stream.read_exact(&mut buf).await.ok()?;
+    Some(buf)
+}
+
+/// Shorthand: an A query over UDP with EDNS 1232.
+pub async fn ask(server: SocketAddr, name: &str, qtype: RecordType) -> Message {
+    udp(server, &query_msg(name, qtype, Some(1232))).await
+}
+
+/// The IPv4 addresses in the answer section.
+pub fn ipv4s(msg: &Message) -> Vec<Ipv4Addr> {
+    msg.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// TTLs of the answer section.
+pub fn ttls(msg: &Message) -> Vec<u32> {
+    msg.answers.iter().map(|r| r.ttl).collect()
+}
+
+pub fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}

@@ -1,0 +1,403 @@
+//! Forwarding over the network: faithful relaying, the cache, poisoning defences, failures.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+
+#[tokio::test]
+async fn relays_answers_ttls_and_flags() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "www.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.1"), ip("192.0.2.2")],
+            ttl: 300,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let reply = ask(addr, "WWW.Example.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.1"), ip("192.0.2.2")]);
+    assert_eq!(ttls(&reply), vec![300, 300]);
+    assert!(reply.metadata.authoritative, "AA from upstream is relayed");
+    assert!(reply.metadata.recursion_available);
+    assert_eq!(
+        reply.queries[0].name().to_string(),
+        "WWW.Example.test.",
+        "question keeps the client's case"
+    );
+    let seen = up.seen_for("www.example.test");
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].has_edns, "we always send EDNS upstream");
+}
+
+#[tokio::test]
+async fn nxdomain_keeps_its_soa_and_servfail_stays_servfail() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "gone.example.test",
+        Behaviour::NxDomain {
+            soa_ttl: 900,
+            soa_min: 120,
+        },
+    );
+    up.rule("broken.example.test", Behaviour::ServFail);
+    let (_s, addr) = start(config(up.addr, "")).await;
+
+    let nx = ask(addr, "gone.example.test.", RecordType::A).await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    let soa = nx
+        .authorities
+        .iter()
+        .find(|r| matches!(r.data, RData::SOA(_)))
+        .expect("SOA kept");
+    assert_eq!(soa.ttl, 900);
+
+    let sf = ask(addr, "broken.example.test.", RecordType::A).await;
+    assert_eq!(sf.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[tokio::test]
+async fn cache_serves_repeats_with_ttls_counting_down() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "cached.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.7")],
+            ttl: 100,
+        },
+    );
+    up.rule(
+        "volatile.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.8")],
+            ttl: 0,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+
+    let first = ask(addr, "cached.example.test.", RecordType::A).await;
+    assert_eq!(ttls(&first), vec![100]);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = ask(addr, "CACHED.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&second), vec![ip("192.0.2.7")]);
+    let ttl = ttls(&second)[0];
+    assert!(
+        (97..=98).contains(&ttl),
+        "TTL counts down in the cache: {ttl}"
+    );
+    assert_eq!(
+        second.queries[0].name().to_string(),
+        "CACHED.example.test.",
+        "cached reply carries this client's case"
+    );
+    assert_eq!(second.answers[0].name.to_string(), "CACHED.example.test.");
+    assert_eq!(
+        up.seen_for("cached.example.test").len(),
+        1,
+        "second answer came from the cache"
+    );
+
+    // A different type is a different question.
+    let _ = ask(addr, "cached.example.test.", RecordType::AAAA).await;
+    assert_eq!(up.seen_for("cached.example.test").len(), 2);
+
+    // TTL 0 is never cached.
+    ask(addr, "volatile.example.test.", RecordType::A).await;
+    ask(addr, "volatile.example.test.", RecordType::A).await;
+    assert_eq!(up.seen_for("volatile.example.test").len(), 2);
+}
+
+#[tokio::test]
+async fn negative_answers_are_cached_by_soa_minimum_only_with_soa() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "nx.example.test",
+        Behaviour::NxDomain {
+            soa_ttl: 3600,
+            soa_min: 60,
+        },
+    );
+    up.rule("nodata.example.test", Behaviour::NoDataNoSoa);
+    let (_s, addr) = start(config(up.addr, "")).await;
+    for _ in 0..3 {
+        assert_eq!(
+            ask(addr, "nx.example.test.", RecordType::A)
+                .await
+                .metadata
+                .response_code,
+            ResponseCode::NXDomain
+        );
+        ask(addr, "nodata.example.test.", RecordType::A).await;
+    }
+    assert_eq!(
+        up.seen_for("nx.example.test").len(),
+        1,
+        "NXDOMAIN with SOA is cached"
+    );
+    assert_eq!(
+        up.seen_for("nodata.example.test").len(),
+        3,
+        "no SOA, no negative caching (RFC 2308 5)"
+    );
+}
+
+#[tokio::test]
+async fn cache_can_be_disabled() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "c.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.9")],
+            ttl: 100,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "[upstream]\ncache_size = 0\n").clone()).await;
+    ask(addr, "c.example.test.", RecordType::A).await;
+    ask(addr, "c.example.test.", RecordType::A).await;
+    assert_eq!(up.seen_for("c.example.test").len(), 2);
+}
+
+#[tokio::test]
+async fn truncated_upstream_reply_is_retried_over_tcp() {
+    let up = TestUpstream::start().await;
+    let ips: Vec<_> = (1..=20).map(|i| ip(&format!("192.0.2.{i}"))).collect();
+    up.rule(
+        "tc.example.test",
+        Behaviour::Truncate {
+            ips: ips.clone(),
+            ttl: 60,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let reply = ask(addr, "tc.example.test.", RecordType::A).await;
+    assert!(!reply.metadata.truncation);
+    assert_eq!(ipv4s(&reply), ips);
+    let seen = up.seen_for("tc.example.test");
+    assert_eq!(seen.iter().filter(|s| !s.tcp).count(), 1);
+    assert_eq!(seen.iter().filter(|s| s.tcp).count(), 1);
+}
+
+#[tokio::test]
+async fn upstream_queries_use_random_ids_and_ports() {
+    let up = TestUpstream::start().await;
+    let (_s, addr) = start(config(up.addr, "")).await;
+    for i in 0..40 {
+        ask(addr, &format!("n{i}.random.test."), RecordType::A).await;
+    }
+    let seen = up.seen();
+    assert_eq!(seen.len(), 40);
+    let ids: HashSet<u16> = seen.iter().map(|s| s.id).collect();
+    let ports: HashSet<u16> = seen.iter().map(|s| s.src.port()).collect();
+    // 40 draws from 65536: a repeat is possible but many repeats mean no randomness.
+    assert!(ids.len() >= 38, "IDs repeat too often: {}", ids.len());
+    assert!(
+        ports.len() >= 38,
+        "source ports repeat too often: {}",
+        ports.len()
+    );
+    let sequential = seen
+        .windows(2)
+        .filter(|w| w[1].id == w[0].id.wrapping_add(1))
+        .count();
+    assert!(sequential < 3, "IDs look sequential");
+}
+
+#[tokio::test]
+async fn forged_replies_are_ignored_and_never_cached() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "bank.example.test",
+        Behaviour::ForgeFirst {
+            ips: vec![ip("192.0.2.50")],
+            ttl: 300,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let reply = ask(addr, "bank.example.test.", RecordType::A).await;
+    assert_eq!(
+        ipv4s(&reply),
+        vec![ip("192.0.2.50")],
+        "only the matching reply counts"
+    );
+    let again = ask(addr, "bank.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&again), vec![ip("192.0.2.50")]);
+    let evil = ask(addr, "evil.example.", RecordType::A).await;
+    assert!(
+        !ipv4s(&evil).contains(&ip("6.6.6.6")),
+        "an unsolicited answer was not cached"
+    );
+}
+
+#[tokio::test]
+async fn silent_upstream_gives_servfail() {
+    let up = TestUpstream::start().await;
+    up.rule("slow.example.test", Behaviour::Silent);
+    let (_s, addr) = start(config(up.addr, "[upstream]\ntimeout_ms = 300\n")).await;
+    let reply = ask(addr, "slow.example.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[tokio::test]
+async fn upstream_going_away_gives_servfail_and_the_server_keeps_serving() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "a.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.1")],
+            ttl: 0,
+        },
+    );
+    let upstream_addr = up.addr;
+    let extra = "[[static]]\nname = \"bedrock-runtime.ap-southeast-2.amazonaws.com\"\nipv4 = [\"10.1.0.10\"]\n";
+    let (_s, addr) = start(config(upstream_addr, extra)).await;
+    assert_eq!(
+        ipv4s(&ask(addr, "a.example.test.", RecordType::A).await),
+        vec![ip("192.0.2.1")]
+    );
+    up.stop().await;
+    let reply = ask(addr, "a.example.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let override_reply = ask(
+        addr,
+        "bedrock-runtime.ap-southeast-2.amazonaws.com.",
+        RecordType::A,
+    )
+    .await;
+    assert_eq!(
+        ipv4s(&override_reply),
+        vec![ip("10.1.0.10")],
+        "overrides do not depend on the upstream"
+    );
+}
+
+#[tokio::test]
+async fn next_upstream_is_tried_when_the_first_is_silent() {
+    let silent = TestUpstream::start().await;
+    silent.rule("x.example.test", Behaviour::Silent);
+    let good = TestUpstream::start().await;
+    good.rule(
+        "x.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.77")],
+            ttl: 60,
+        },
+    );
+    let mut cfg = config(silent.addr, "");
+    cfg.upstreams = vec![silent.addr, good.addr];
+    let (_s, addr) = start(cfg).await;
+    let reply = ask(addr, "x.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.77")]);
+    assert_eq!(silent.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn shutdown_drains_queries_in_flight() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "slow.example.test",
+        Behaviour::Delay {
+            ms: 400,
+            ips: vec![ip("192.0.2.33")],
+            ttl: 60,
+        },
+    );
+    let (server, addr) = start(config(up.addr, "")).await;
+    let pending = tokio::spawn(async move { ask(addr, "slow.example.test.", RecordType::A).await });
+    // Give the query time to reach the upstream before shutting down.
+    for _ in 0..100 {
+        if !up.seen().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(server.stop().await, "drained in time");
+    let reply = pending.await.unwrap();
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.33")]);
+    assert!(
+        common::udp_raw(
+            addr,
+            &query_msg("x.test.", RecordType::A, None).to_vec().unwrap(),
+            Duration::from_millis(300)
+        )
+        .await
+        .is_none(),
+        "no longer listening"
+    );
+}
+
+/// dnsmasq as the upstream, as the VPC resolver stand-in of the end-to-end tests.
+struct Dnsmasq(Child);
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[tokio::test]
+async fn relays_a_real_dnsmasq() {
+    let dnsmasq =
+        which("dnsmasq").expect("dnsmasq is installed (the README's test command installs it)");
+    let port = free_port();
+    let child = Command::new(dnsmasq)
+        .args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            &format!("--port={port}"),
+            "--address=/public.example.test/198.51.100.4",
+            "--local=/local.test/",
+            "--pid-file=",
+            "--conf-file=/dev/null",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq starts");
+    let _guard = Dnsmasq(child);
+    let upstream = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_s, addr) = start(config(upstream, "")).await;
+
+    let mut reply = None;
+    for _ in 0..50 {
+        let r = ask(addr, "www.public.example.test.", RecordType::A).await;
+        if r.metadata.response_code == ResponseCode::NoError {
+            reply = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // dnsmasq still starting
+    }
+    let reply = reply.expect("dnsmasq answered");
+    assert_eq!(ipv4s(&reply), vec![ip("198.51.100.4")]);
+    let nx = ask(addr, "nothing.local.test.", RecordType::A).await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| std::path::Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+}
