@@ -1,0 +1,399 @@
+//! The binary as an operator runs it: exit codes, `config check`, `dns serve` with signals and
+//! the admin listener.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::rr::RecordType;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bedrock-link");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("binary runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bedrock-link-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn version_help_and_usage_errors() {
+    let v = run(&["--version"]);
+    assert!(v.status.success());
+    assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
+    assert!(run(&["dns", "serve", "--help"]).status.success());
+    assert_eq!(run(&["dns", "serve", "--bogus"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["dns", "serve"]).status.code(),
+        Some(2),
+        "no configuration given"
+    );
+    assert_eq!(run(&["nonsense"]).status.code(), Some(2));
+}
+
+#[test]
+fn config_check_accepts_the_shipped_examples() {
+    for file in ["config/demo.toml", "config/production.toml"] {
+        let out = run(&["config", "check", file]);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    }
+}
+
+#[test]
+fn config_errors_name_file_line_and_key_and_exit_2() {
+    let dir = temp_dir("check");
+    let cases = [
+        (
+            "unknown.toml",
+            "[dns]\nttl = 30\nlisten_on = []\n",
+            ":3:",
+            "listen_on",
+        ),
+        (
+            "type.toml",
+            "[upstream]\ntimeout_ms = \"fast\"\n",
+            ":2:",
+            "upstream.timeout_ms",
+        ),
+        (
+            "name.toml",
+            "[[static]]\nname = \"ok.example.com\"\n\n[[static]]\nname = \"bad name\"\n",
+            ":5:",
+            "static[1].name",
+        ),
+        (
+            "ip.toml",
+            "[[static]]\nname = \"a.example.com\"\nipv4 = [\"10.0.0.300\"]\n",
+            ":3:",
+            "static[0].ipv4",
+        ),
+        ("syntax.toml", "[dns\n", ":1:", ""),
+    ];
+    for (file, text, line, key) in cases {
+        let path = write(&dir, file, text);
+        let out = run(&["config", "check", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(
+            err.contains(&format!("{file}{line}")),
+            "{file}: names file and line: {err}"
+        );
+        assert!(err.contains(key), "{file}: names the key {key}: {err}");
+    }
+    let missing = run(&["config", "check", "/nonexistent/bedrock-link.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/bedrock-link.toml"));
+}
+
+#[test]
+fn serve_refuses_an_upstream_that_is_itself() {
+    let port = free_port();
+    let out = run(&[
+        "dns",
+        "serve",
+        "--demo",
+        "--admin",
+        "127.0.0.1:0",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loop"));
+}
+
+#[test]
+fn serve_exits_1_when_it_cannot_listen() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&[
+        "dns",
+        "serve",
+        "--demo",
+        "--admin",
+        "127.0.0.1:0",
+        "--listen",
+        &addr,
+        "--upstream",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
+}
+
+/// A `dns serve` child process whose stderr lines are collected.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line containing `text`.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no log line with {text:?}; log so far:\n{}",
+            self.log.join("\n")
+        );
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("did not exit");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, text)
+}
+
+fn metric(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {series}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_reloads_on_sighup_reports_on_admin_and_exits_0_on_sigterm() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "fwd.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.5")],
+            ttl: 60,
+        },
+    );
+    let (dns_port, admin_port) = (free_port(), free_port());
+    let dns: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    let file = |ip: &str| {
+        format!(
+            "[dns]\nlisten = [\"{dns}\"]\n[upstream]\nservers = [\"{}\"]\n[admin]\nlisten = \"{admin}\"\n\
+             [[static]]\nname = \"bedrock-runtime.ap-southeast-2.amazonaws.com\"\nipv4 = [\"{ip}\"]\n",
+            up.addr
+        )
+    };
+    let dir = temp_dir("serve");
+    let path = write(&dir, "bedrock-link.toml", &file("10.1.0.10"));
+    let mut d = Daemon::start(&[
+        "--log-format",
+        "json",
+        "dns",
+        "serve",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    let started = d.wait_for("bedrock-link serving");
+    assert!(
+        started.starts_with('{') && started.contains("\"level\":\"INFO\""),
+        "JSON logs: {started}"
+    );
+    assert!(
+        started.contains("overrides=1"),
+        "startup summary: {started}"
+    );
+
+    let name = "bedrock-runtime.ap-southeast-2.amazonaws.com.";
+    assert_eq!(
+        ipv4s(&ask(dns, name, RecordType::A).await),
+        vec![ip("10.1.0.10")]
+    );
+    assert_eq!(
+        ipv4s(&ask(dns, "fwd.example.test.", RecordType::A).await),
+        vec![ip("192.0.2.5")]
+    );
+    assert_eq!(
+        ipv4s(&ask(dns, "fwd.example.test.", RecordType::A).await),
+        vec![ip("192.0.2.5")]
+    );
+
+    let (status, _) = http_get(admin, "/healthz");
+    assert_eq!(status, 200);
+    let (status, _) = http_get(admin, "/readyz");
+    assert_eq!(status, 200);
+    let (status, body) = http_get(admin, "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(&body, "bedrock_link_queries_total{outcome=\"override\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&body, "bedrock_link_queries_total{outcome=\"forwarded\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&body, "bedrock_link_queries_total{outcome=\"cache_hit\"}"),
+        1.0
+    );
+    assert_eq!(metric(&body, "bedrock_link_cache_entries"), 1.0);
+    assert_eq!(
+        metric(&body, "bedrock_link_upstream_duration_seconds_count"),
+        1.0
+    );
+
+    // A good file takes effect on SIGHUP.
+    std::fs::write(&path, file("10.1.9.9")).unwrap();
+    d.signal("HUP");
+    d.wait_for("configuration reloaded");
+    assert_eq!(
+        ipv4s(&ask(dns, name, RecordType::A).await),
+        vec![ip("10.1.9.9")]
+    );
+
+    // A broken file is rejected and the running configuration stays.
+    std::fs::write(&path, "[dns]\nttl = \"soon\"\n").unwrap();
+    d.signal("HUP");
+    let rejected = d.wait_for("reload rejected");
+    assert!(rejected.contains("dns.ttl"), "names the key: {rejected}");
+    assert_eq!(
+        ipv4s(&ask(dns, name, RecordType::A).await),
+        vec![ip("10.1.9.9")]
+    );
+    let (_, body) = http_get(admin, "/metrics");
+    assert_eq!(metric(&body, "bedrock_link_reload_failures_total"), 1.0);
+
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(), Some(0), "SIGTERM drains and exits 0");
+    assert!(
+        common::udp_raw(
+            dns,
+            &query_msg(name, RecordType::A, None).to_vec().unwrap(),
+            Duration::from_millis(300)
+        )
+        .await
+        .is_none()
+    );
+}
+
+#[test]
+fn demo_serves_from_the_built_in_configuration() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut d = Daemon::start(&[
+        "dns",
+        "serve",
+        "--demo",
+        "--admin",
+        "127.0.0.1:0",
+        "--listen",
+        &listen,
+        "--upstream",
+        "127.0.0.1:9",
+    ]);
+    d.wait_for("bedrock-link serving");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reply = rt.block_on(ask(
+        listen.parse().unwrap(),
+        "bedrock-runtime.ap-southeast-2.amazonaws.com.",
+        RecordType::A,
+    ));
+    assert_eq!(ipv4s(&reply), vec![ip("10.1.0.10"), ip("10.1.1.10")]);
+    d.signal("INT");
+    assert_eq!(d.wait_exit(), Some(0));
+}
