@@ -31,16 +31,6 @@ fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 #[test]
 fn version_help_and_usage_errors() {
     let v = run(&["--version"]);

@@ -342,16 +342,6 @@ impl Drop for Dnsmasq {
     }
 }
 
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 #[tokio::test]
 async fn relays_a_real_dnsmasq() {
     let dnsmasq =

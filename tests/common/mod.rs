@@ -430,3 +430,15 @@ pub fn ttls(msg: &Message) -> Vec<u32> {
 pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
+
+/// A loopback port that is free for both UDP and TCP right now (for processes that must be
+/// told their port up front, such as dnsmasq or the binary).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
