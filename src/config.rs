@@ -77,19 +77,19 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct DnsSection {
     #[serde(default = "default_listen")]
-    pub listen: Vec<SocketAddr>,
+    pub listen: Spanned<Vec<SocketAddr>>,
     #[serde(default = "default_ttl")]
-    pub ttl: u32,
+    pub ttl: Spanned<u32>,
     #[serde(default = "default_on_unavailable")]
     pub on_unavailable: OnUnavailable,
     #[serde(default = "default_allow")]
     pub allow: Vec<IpNet>,
     /// Largest UDP answer we send, whatever a client advertises (DNS flag day 2020: 1232).
     #[serde(default = "default_max_udp_payload")]
-    pub max_udp_payload: u16,
-    /// Concurrent TCP connections; past this the oldest idle ones are closed.
+    pub max_udp_payload: Spanned<u16>,
+    /// Concurrent TCP connections; past this new ones are closed on accept.
     #[serde(default = "default_max_tcp_connections")]
-    pub max_tcp_connections: usize,
+    pub max_tcp_connections: Spanned<usize>,
     /// A TCP connection with no complete query for this long is closed.
     #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
     pub tcp_idle_timeout: Duration,
@@ -114,14 +114,14 @@ impl Default for DnsSection {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSection {
     #[serde(default = "default_servers")]
-    pub servers: Vec<String>,
+    pub servers: Spanned<Vec<String>>,
     #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
+    pub timeout_ms: Spanned<u64>,
     #[serde(default = "default_cache_size")]
     pub cache_size: usize,
     /// Queries waiting on an upstream at once; past this, new ones get SERVFAIL at once.
     #[serde(default = "default_max_inflight")]
-    pub max_inflight: usize,
+    pub max_inflight: Spanned<usize>,
 }
 
 impl Default for UpstreamSection {
@@ -170,11 +170,20 @@ pub struct AdminSection {
     pub listen: SocketAddr,
 }
 
-fn default_listen() -> Vec<SocketAddr> {
-    vec![SocketAddr::from(([127, 0, 0, 1], 5353))]
+/// A default value: it has no place in the file.
+fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
 }
-fn default_ttl() -> u32 {
-    30
+/// Where a value stands in the file, if it came from the file.
+fn place<T>(value: &Spanned<T>) -> Option<usize> {
+    let span = value.span();
+    (!span.is_empty()).then_some(span.start)
+}
+fn default_listen() -> Spanned<Vec<SocketAddr>> {
+    unplaced(vec![SocketAddr::from(([127, 0, 0, 1], 5353))])
+}
+fn default_ttl() -> Spanned<u32> {
+    unplaced(30)
 }
 fn default_on_unavailable() -> OnUnavailable {
     OnUnavailable::Servfail
@@ -194,26 +203,26 @@ pub fn default_allow() -> Vec<IpNet> {
     .map(|s| s.parse().expect("built-in CIDR"))
     .collect()
 }
-fn default_max_udp_payload() -> u16 {
-    1232
+fn default_max_udp_payload() -> Spanned<u16> {
+    unplaced(1232)
 }
-fn default_max_tcp_connections() -> usize {
-    1024
+fn default_max_tcp_connections() -> Spanned<usize> {
+    unplaced(1024)
 }
 fn default_tcp_idle_timeout() -> Duration {
     Duration::from_secs(10)
 }
-fn default_servers() -> Vec<String> {
-    vec!["auto".to_string()]
+fn default_servers() -> Spanned<Vec<String>> {
+    unplaced(vec!["auto".to_string()])
 }
-fn default_timeout_ms() -> u64 {
-    2000
+fn default_timeout_ms() -> Spanned<u64> {
+    unplaced(2000)
 }
 fn default_cache_size() -> usize {
     10_000
 }
-fn default_max_inflight() -> usize {
-    4096
+fn default_max_inflight() -> Spanned<usize> {
+    unplaced(4096)
 }
 /// The resolver's default service patterns; the Terraform module's default services match these.
 pub fn default_services() -> Vec<String> {
@@ -293,88 +302,91 @@ impl Config {
         };
 
         if !flags.listen.is_empty() {
-            file.dns.listen = flags.listen.clone();
+            file.dns.listen = unplaced(flags.listen.clone());
         }
         if !flags.upstreams.is_empty() {
-            file.upstream.servers = flags.upstreams.clone();
+            file.upstream.servers = unplaced(flags.upstreams.clone());
         }
         if let Some(listen) = flags.admin_listen {
             file.admin = Some(AdminSection { listen });
         }
 
         let dns = &file.dns;
-        if dns.listen.is_empty() {
+        let listen = dns.listen.get_ref();
+        if listen.is_empty() {
             return Err(err(
-                None,
+                place(&dns.listen),
                 "dns.listen",
                 "at least one address is needed".into(),
             ));
         }
         let mut seen = HashSet::new();
-        for addr in &dns.listen {
-            if !seen.insert(addr) {
-                return Err(err(None, "dns.listen", format!("{addr} is listed twice")));
-            }
-        }
-        if dns.ttl > 86_400 {
+        if let Some(twice) = listen.iter().find(|a| !seen.insert(*a)) {
             return Err(err(
-                None,
-                "dns.ttl",
-                format!("{} is above the 86400 s limit", dns.ttl),
+                place(&dns.listen),
+                "dns.listen",
+                format!("{twice} is listed twice"),
             ));
         }
-        if dns.max_udp_payload < 512 {
+        if *dns.ttl.get_ref() > 86_400 {
             return Err(err(
-                None,
+                place(&dns.ttl),
+                "dns.ttl",
+                format!("{} is above the 86400 s limit", dns.ttl.get_ref()),
+            ));
+        }
+        if *dns.max_udp_payload.get_ref() < 512 {
+            return Err(err(
+                place(&dns.max_udp_payload),
                 "dns.max_udp_payload",
                 "must be at least 512".into(),
             ));
         }
-        if dns.max_tcp_connections == 0 {
+        if *dns.max_tcp_connections.get_ref() == 0 {
             return Err(err(
-                None,
+                place(&dns.max_tcp_connections),
                 "dns.max_tcp_connections",
                 "must be at least 1".into(),
             ));
         }
 
         let up = &file.upstream;
-        if up.servers.is_empty() {
+        if up.servers.get_ref().is_empty() {
             return Err(err(
-                None,
+                place(&up.servers),
                 "upstream.servers",
                 "at least one server is needed (or \"auto\")".into(),
             ));
         }
-        if !(50..=60_000).contains(&up.timeout_ms) {
+        if !(50..=60_000).contains(up.timeout_ms.get_ref()) {
             return Err(err(
-                None,
+                place(&up.timeout_ms),
                 "upstream.timeout_ms",
-                format!("{} is outside 50..=60000", up.timeout_ms),
+                format!("{} is outside 50..=60000", up.timeout_ms.get_ref()),
             ));
         }
-        if up.max_inflight == 0 {
+        if *up.max_inflight.get_ref() == 0 {
             return Err(err(
-                None,
+                place(&up.max_inflight),
                 "upstream.max_inflight",
                 "must be at least 1".into(),
             ));
         }
         let mut upstreams = Vec::new();
-        for (i, s) in up.servers.iter().enumerate() {
-            let addr =
-                parse_upstream(s).map_err(|m| err(None, &format!("upstream.servers[{i}]"), m))?;
+        for (i, s) in up.servers.get_ref().iter().enumerate() {
+            let addr = parse_upstream(s)
+                .map_err(|m| err(place(&up.servers), &format!("upstream.servers[{i}]"), m))?;
             if !upstreams.contains(&addr) {
                 upstreams.push(addr);
             }
         }
         for addr in &upstreams {
-            if let Some(listen) = dns.listen.iter().find(|l| is_same_server(l, addr)) {
+            if let Some(own) = listen.iter().find(|l| is_same_server(l, addr)) {
                 return Err(err(
-                    None,
+                    place(&up.servers),
                     "upstream.servers",
                     format!(
-                        "{addr} is this resolver's own listen address {listen}: that is a forwarding loop"
+                        "{addr} is this resolver's own listen address {own}: that is a forwarding loop"
                     ),
                 ));
             }
@@ -405,17 +417,17 @@ impl Config {
         }
 
         Ok(Config {
-            listen: dns.listen.clone(),
-            ttl: dns.ttl,
+            listen: listen.clone(),
+            ttl: *dns.ttl.get_ref(),
             on_unavailable: dns.on_unavailable,
             allow: dns.allow.clone(),
-            max_udp_payload: dns.max_udp_payload,
-            max_tcp_connections: dns.max_tcp_connections,
+            max_udp_payload: *dns.max_udp_payload.get_ref(),
+            max_tcp_connections: *dns.max_tcp_connections.get_ref(),
             tcp_idle_timeout: dns.tcp_idle_timeout,
             upstreams,
-            upstream_timeout: Duration::from_millis(up.timeout_ms),
+            upstream_timeout: Duration::from_millis(*up.timeout_ms.get_ref()),
             cache_size: up.cache_size,
-            max_inflight: up.max_inflight,
+            max_inflight: *up.max_inflight.get_ref(),
             statics,
             admin_listen: file.admin.map(|a| a.listen),
         })
@@ -431,11 +443,26 @@ fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         message: e.message().trim().to_string(),
     };
     let de = toml::Deserializer::parse(text).map_err(|e| to_err(String::new(), &e))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
-        to_err(key, e.inner())
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| to_err(key_path(e.path()), e.inner()))
+}
+
+/// The dotted key of a serde path (`static[1].name`), leaving out serde_spanned's internals.
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut key = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } | Segment::Enum { variant: k } if !k.starts_with("$__") => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            _ => {}
+        }
+    }
+    key
 }
 
 /// 1-based line and column of a byte offset.
@@ -517,7 +544,7 @@ mod tests {
     #[test]
     fn defaults_fill_an_empty_file() {
         let c = load("").unwrap();
-        assert_eq!(c.listen, default_listen());
+        assert_eq!(&c.listen, default_listen().get_ref());
         assert_eq!(c.upstreams, vec![VPC_RESOLVER]);
         assert_eq!(c.ttl, 30);
         assert_eq!(c.on_unavailable, OnUnavailable::Servfail);
@@ -570,6 +597,33 @@ mod tests {
             load("[dns]\nlisten=[\"0.0.0.0:5353\"]\n[upstream]\nservers=[\"127.0.0.1:5300\"]\n")
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn semantic_errors_have_lines_too() {
+        let e = load("[dns]\n\nttl = 100000\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.position.map(|p| p.0)),
+            ("dns.ttl", Some(3))
+        );
+        let e = load("[upstream]\ntimeout_ms = 5\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.position.map(|p| p.0)),
+            ("upstream.timeout_ms", Some(2))
+        );
+        let e = load("[dns]\nlisten = [\"127.0.0.1:1\", \"127.0.0.1:1\"]\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.position.map(|p| p.0)),
+            ("dns.listen", Some(2))
+        );
+        // A value from a flag has no line in the file.
+        let flags = Overrides {
+            listen: vec![],
+            upstreams: vec!["nope".into()],
+            admin_listen: None,
+        };
+        let e = Config::from_toml("", Path::new("t.toml"), &flags).unwrap_err();
+        assert_eq!((e.key.as_str(), e.position), ("upstream.servers[0]", None));
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub struct Running {
     admin_addr: Option<SocketAddr>,
     admin_task: Option<JoinHandle<std::io::Result<()>>>,
     admin_shutdown: CancellationToken,
-    listen: Vec<SocketAddr>,
+    /// The configuration the listeners were started with, to tell what a reload cannot change.
+    started: Config,
     drain: Duration,
 }
 
@@ -75,6 +76,7 @@ impl Running {
             max_tcp_connections: config.max_tcp_connections,
             tcp_idle_timeout: config.tcp_idle_timeout,
         };
+        let started = config.clone();
         let listen = config.listen.clone();
         let admin_listen = config.admin_listen;
         // In-flight queries end within the upstream timeout; allow a second more to send.
@@ -104,7 +106,7 @@ impl Running {
             admin_addr,
             admin_task,
             admin_shutdown,
-            listen,
+            started,
             drain,
         })
     }
@@ -119,10 +121,11 @@ impl Running {
         self.admin_addr
     }
 
-    /// Applies a new configuration. Listener changes need a restart and are reported.
+    /// Applies a new configuration. What only a restart can change is reported by key.
     pub fn reload(&self, config: Config) {
-        if config.listen != self.listen {
-            warn!(old = ?self.listen, new = ?config.listen, "dns.listen changed: restart to apply it");
+        let restart_needed = restart_only_changes(&self.started, &config);
+        if !restart_needed.is_empty() {
+            warn!(keys = ?restart_needed, "these settings changed but apply only after a restart");
         }
         let summary = summary(&config);
         self.handler.reload(config);
@@ -140,6 +143,27 @@ impl Running {
         }
         drained
     }
+}
+
+/// Keys whose new values a reload cannot apply (they shape listeners or the cache).
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.listen != new.listen {
+        keys.push("dns.listen");
+    }
+    if old.max_tcp_connections != new.max_tcp_connections {
+        keys.push("dns.max_tcp_connections");
+    }
+    if old.tcp_idle_timeout != new.tcp_idle_timeout {
+        keys.push("dns.tcp_idle_timeout");
+    }
+    if old.cache_size != new.cache_size {
+        keys.push("upstream.cache_size");
+    }
+    if old.admin_listen != new.admin_listen {
+        keys.push("admin.listen");
+    }
+    keys
 }
 
 fn summary(config: &Config) -> String {

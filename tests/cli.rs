@@ -324,9 +324,15 @@ async fn serve_reloads_on_sighup_reports_on_admin_and_exits_0_on_sigterm() {
         1.0
     );
 
-    // A good file takes effect on SIGHUP.
-    std::fs::write(&path, file("10.1.9.9")).unwrap();
+    // A good file takes effect on SIGHUP; what needs a restart is named.
+    std::fs::write(
+        &path,
+        file("10.1.9.9").replace("[upstream]\n", "[upstream]\ncache_size = 5\n"),
+    )
+    .unwrap();
     d.signal("HUP");
+    let warned = d.wait_for("apply only after a restart");
+    assert!(warned.contains("upstream.cache_size"), "{warned}");
     d.wait_for("configuration reloaded");
     assert_eq!(
         ipv4s(&ask(dns, name, RecordType::A).await),
