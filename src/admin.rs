@@ -30,9 +30,9 @@ impl Status {
         }
     }
 
-    /// Ready: listeners bound and not draining.
+    /// Ready: listeners bound, not draining, and every discovery source fresh.
     pub fn is_ready(&self) -> bool {
-        self.serving.load(Ordering::Relaxed)
+        self.serving.load(Ordering::Relaxed) && self.handler.tables().all_sources_fresh()
     }
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
+use crate::discovery;
 use crate::logging::{self, LogFormat};
 use crate::serve::{self, ConfigSource, ServeError};
 
@@ -55,6 +56,24 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run one discovery pass over every [[source]] and print what EC2 holds.
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+struct DiscoverArgs {
+    /// Configuration file (TOML).
+    #[arg(long, short, env = "BEDROCK_LINK_CONFIG")]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +140,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Config(ConfigCommand::Check { path }) => check(&path),
         Command::Dns(DnsCommand::Serve(args)) => dns_serve(args),
+        Command::Discover(args) => discover(args),
     }
 }
 
@@ -131,6 +151,15 @@ fn check(path: &std::path::Path) -> ExitCode {
             println!("  listen:         {}", join(&c.listen));
             println!("  upstreams:      {}", join(&c.upstreams));
             println!("  overrides:      {}", c.statics.len());
+            for s in &c.sources {
+                println!(
+                    "  source:         {} services={} refresh={:?} max_stale={:?}",
+                    s.label(),
+                    s.services.join(","),
+                    s.refresh,
+                    s.max_stale
+                );
+            }
             println!("  ttl:            {}s", c.ttl);
             println!("  on_unavailable: {:?}", c.on_unavailable);
             println!("  cache_size:     {}", c.cache_size);
@@ -144,6 +173,89 @@ fn check(path: &std::path::Path) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)
         }
+    }
+}
+
+fn discover(args: DiscoverArgs) -> ExitCode {
+    let config = match Config::load(&args.config, &Overrides::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if config.sources.is_empty() {
+        eprintln!(
+            "error: {}: no [[source]] to discover",
+            args.config.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let rows = match runtime.block_on(discovery::discover_once(&config.sources)) {
+        Ok(rows) => rows,
+        Err((source, e)) => {
+            eprintln!("error: source {source}: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&rows) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        },
+        Output::Table => print_table(&rows),
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_table(rows: &[discovery::Row]) {
+    let header = ["NAME", "SERVICE", "ENDPOINT", "STATE", "IPV4", "IPV6"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                discovery::pattern::short_name(&r.service, &r.region).to_string(),
+                r.endpoint_id.clone(),
+                r.state.clone(),
+                join(&r.ipv4),
+                join(&r.ipv6),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cols: [&str; 6]| {
+        let text: Vec<String> = cols
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", text.join("  ").trim_end());
+    };
+    line(header);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+    if rows.is_empty() {
+        println!("(no matching interface endpoints)");
     }
 }
 

@@ -244,6 +244,106 @@ pub struct StaticOverride {
     pub ipv6: Vec<Ipv6Addr>,
 }
 
+/// One validated `[[source]]`: where to discover endpoints and which services to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    pub region: String,
+    pub vpc_id: Option<String>,
+    /// Endpoint tags that must all match (EC2 `tag:KEY` filters).
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Globs (`*`, `?`) over the service's short name, lower case.
+    pub services: Vec<String>,
+    pub endpoint_url: Option<String>,
+    pub refresh: Duration,
+    pub max_stale: Duration,
+}
+
+impl SourceConfig {
+    /// A short name for logs and metrics: `region/vpc-id` (or `region/tags`).
+    pub fn label(&self) -> String {
+        match &self.vpc_id {
+            Some(vpc) => format!("{}/{vpc}", self.region),
+            None => format!("{}/tags", self.region),
+        }
+    }
+}
+
+/// Checks one `[[source]]`; the error names the key within it.
+fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, String)> {
+    if !is_region(&s.region) {
+        let m = format!(
+            "{:?} is not an AWS region name (like \"ap-southeast-2\")",
+            s.region
+        );
+        return Err(("region", m));
+    }
+    if let Some(vpc) = &s.vpc_id {
+        let hex = vpc.strip_prefix("vpc-").unwrap_or("");
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let m = format!("{vpc:?} is not a VPC id (like \"vpc-0123456789abcdef0\")");
+            return Err(("vpc_id", m));
+        }
+    }
+    if s.vpc_id.is_none() && s.tags.is_empty() {
+        let m = "give vpc_id, tags or both: discovery never takes every endpoint of a region";
+        return Err(("vpc_id", m.into()));
+    }
+    if s.services.is_empty() {
+        return Err(("services", "at least one pattern is needed".into()));
+    }
+    let mut services = Vec::new();
+    for pattern in &s.services {
+        let valid = !pattern.is_empty()
+            && pattern
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.*?_".contains(&b));
+        if !valid {
+            let m = format!(
+                "{pattern:?}: a pattern is a service short name with * and ? (like \"bedrock*\")"
+            );
+            return Err(("services", m));
+        }
+        services.push(pattern.to_ascii_lowercase());
+    }
+    if let Some(url) = &s.endpoint_url {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(("endpoint_url", format!("{url:?} is not an http(s) URL")));
+        }
+    }
+    if s.refresh < Duration::from_secs(1) {
+        return Err(("refresh", "must be at least 1s".into()));
+    }
+    if s.max_stale < s.refresh {
+        return Err(("max_stale", "must be at least as long as refresh".into()));
+    }
+    Ok(SourceConfig {
+        region: s.region.clone(),
+        vpc_id: s.vpc_id.clone(),
+        tags: s.tags.clone(),
+        services,
+        endpoint_url: s.endpoint_url.clone(),
+        refresh: s.refresh,
+        max_stale: s.max_stale,
+    })
+}
+
+/// `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`, `eu-central-2`...
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let lower_alnum = |p: &&str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    parts.len() >= 3
+        && parts.iter().all(lower_alnum)
+        && parts[0].len() == 2
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The validated configuration the server runs on.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -259,6 +359,7 @@ pub struct Config {
     pub cache_size: usize,
     pub max_inflight: usize,
     pub statics: Vec<StaticOverride>,
+    pub sources: Vec<SourceConfig>,
     pub admin_listen: Option<SocketAddr>,
 }
 
@@ -407,13 +508,19 @@ impl Config {
             });
         }
 
-        if let Some(src) = file.sources.first() {
-            return Err(err(
-                Some(src.span().start),
-                "source",
-                "EC2 discovery ([[source]]) is not supported by this version yet; use [[static]]"
-                    .into(),
-            ));
+        let mut sources: Vec<SourceConfig> = Vec::new();
+        for (i, src) in file.sources.iter().enumerate() {
+            let at = Some(src.span().start);
+            let source = validate_source(src.get_ref())
+                .map_err(|(key, m)| err(at, &format!("source[{i}].{key}"), m))?;
+            if sources
+                .iter()
+                .any(|s| s.label() == source.label() && s.tags == source.tags)
+            {
+                let m = format!("{} is configured twice", source.label());
+                return Err(err(at, &format!("source[{i}]"), m));
+            }
+            sources.push(source);
         }
 
         Ok(Config {
@@ -429,6 +536,7 @@ impl Config {
             cache_size: up.cache_size,
             max_inflight: *up.max_inflight.get_ref(),
             statics,
+            sources,
             admin_listen: file.admin.map(|a| a.listen),
         })
     }
@@ -641,10 +749,58 @@ mod tests {
     }
 
     #[test]
-    fn sources_are_not_supported_yet() {
-        let e = load("[[source]]\nregion = \"ap-southeast-2\"\nvpc_id = \"vpc-1\"\n").unwrap_err();
-        assert_eq!(e.key, "source");
-        assert_eq!(e.position.unwrap().0, 1);
+    fn sources_parse_with_defaults() {
+        let c = load("[[source]]\nregion = \"ap-southeast-2\"\nvpc_id = \"vpc-0a1\"\n").unwrap();
+        let s = &c.sources[0];
+        assert_eq!(s.services, vec!["bedrock*"]);
+        assert_eq!(s.refresh, Duration::from_secs(60));
+        assert_eq!(s.max_stale, Duration::from_secs(86_400));
+        assert_eq!(s.label(), "ap-southeast-2/vpc-0a1");
+        let c = load(
+            "[[source]]\nregion = \"us-gov-west-1\"\ntags = { team = \"ml\" }\n\
+             services = [\"Bedrock-Runtime\", \"sts\"]\nrefresh = \"5s\"\nmax_stale = \"1h\"\n\
+             endpoint_url = \"http://127.0.0.1:5000\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.sources[0].services, vec!["bedrock-runtime", "sts"]);
+        assert_eq!(c.sources[0].refresh, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_sources_name_the_key_and_line() {
+        let base = "region = \"ap-southeast-2\"\nvpc_id = \"vpc-1\"\n";
+        for (text, key) in [
+            (
+                "region = \"Sydney\"\nvpc_id = \"vpc-1\"\n".to_string(),
+                "source[0].region",
+            ),
+            (
+                "region = \"ap-southeast-2\"\nvpc_id = \"vpc-xyz\"\n".into(),
+                "source[0].vpc_id",
+            ),
+            ("region = \"ap-southeast-2\"\n".into(), "source[0].vpc_id"),
+            (format!("{base}services = []"), "source[0].services"),
+            (
+                format!("{base}services = [\"bed rock\"]"),
+                "source[0].services",
+            ),
+            (
+                format!("{base}endpoint_url = \"ftp://x\""),
+                "source[0].endpoint_url",
+            ),
+            (format!("{base}refresh = \"60\""), "source[0].refresh"),
+            (
+                format!("{base}refresh = \"10m\"\nmax_stale = \"1m\""),
+                "source[0].max_stale",
+            ),
+            (format!("{base}vcp = 1"), "source[0]"),
+        ] {
+            let e = load(&format!("[dns]\nttl = 5\n[[source]]\n{text}\n")).unwrap_err();
+            assert!(e.key.starts_with(key), "{text}: {e}");
+            assert!(e.position.is_some(), "{text}: {e}");
+        }
+        let twice = format!("[[source]]\n{base}[[source]]\n{base}");
+        assert!(load(&twice).unwrap_err().message.contains("twice"));
     }
 
     #[test]

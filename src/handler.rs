@@ -18,9 +18,10 @@ use tracing::debug;
 use crate::cache::{self, Answer, AnswerCache};
 use crate::config::{Config, OnUnavailable};
 use crate::metrics::{Metrics, Outcome};
-use crate::records::{Lookup, RecordTable};
+use crate::records::Lookup;
 use crate::request::{Reject, Request};
 use crate::response;
+use crate::table::Tables;
 use crate::upstream::{self, UpstreamError, Upstreams};
 use crate::wire;
 
@@ -31,18 +32,16 @@ pub enum Transport {
     Tcp,
 }
 
-/// Everything a reload replaces at once.
+/// Everything a reload replaces at once (the record table has its own life: see `table`).
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
-    pub table: RecordTable,
     pub upstreams: Upstreams,
 }
 
 impl State {
     pub fn new(config: Config) -> Self {
         Self {
-            table: RecordTable::from_statics(&config.statics),
             upstreams: Upstreams::new(config.upstreams.clone(), config.upstream_timeout),
             config,
         }
@@ -87,18 +86,19 @@ impl Drop for InflightSlot {
 /// The shared query handler.
 pub struct Handler {
     state: ArcSwap<State>,
+    tables: Arc<Tables>,
     cache: AnswerCache,
     inflight: Arc<AtomicUsize>,
     pub metrics: Arc<Metrics>,
 }
 
 impl Handler {
-    pub fn new(config: Config, metrics: Arc<Metrics>) -> Self {
+    /// A handler answering from `tables` (which owns the overrides) and `config`.
+    pub fn new(config: Config, metrics: Arc<Metrics>, tables: Arc<Tables>) -> Self {
         let cache = AnswerCache::new(config.cache_size);
-        let state = State::new(config);
-        metrics.records.set(state.table.len() as i64);
         Self {
-            state: ArcSwap::from_pointee(state),
+            state: ArcSwap::from_pointee(State::new(config)),
+            tables,
             cache,
             inflight: Arc::new(AtomicUsize::new(0)),
             metrics,
@@ -113,12 +113,16 @@ impl Handler {
     /// Swaps in a new configuration; queries in flight finish with the old one.
     pub fn reload(&self, config: Config) {
         let upstreams_changed = config.upstreams != self.state.load().config.upstreams;
-        let state = State::new(config);
-        self.metrics.records.set(state.table.len() as i64);
-        self.state.store(Arc::new(state));
+        self.tables.set_statics(config.statics.clone());
+        self.state.store(Arc::new(State::new(config)));
         if upstreams_changed {
             self.cache.clear();
         }
+    }
+
+    /// The record tables queries are answered from.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
     }
 
     /// Number of cached answers.
@@ -144,8 +148,12 @@ impl Handler {
         }
 
         if req.query.query_class() == DNSClass::IN {
-            let lookup = state.table.lookup(&req.qname);
-            let unavailable = matches!(&lookup, Lookup::Records { addrs, .. } if addrs.is_empty());
+            let lookup = self.tables.current().lookup(&req.qname);
+            let unavailable = match &lookup {
+                Lookup::Records { addrs, .. } => addrs.is_empty(),
+                Lookup::Unavailable => true,
+                _ => false,
+            };
             match (lookup, unavailable, state.config.on_unavailable) {
                 (Lookup::NotOurs, _, _) => {}
                 (_, true, OnUnavailable::Forward) => {}

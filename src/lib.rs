@@ -3,14 +3,16 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: configuration -> record table -> query handler -> listeners, and for
-//! forwarded names upstream -> cache -> client.
+//! Data flows one way: configuration and EC2 discovery -> record table -> query handler ->
+//! listeners, and for forwarded names upstream -> cache -> client.
 //!
 //! | module | concern |
 //! |---|---|
 //! | [`cli`] | command line, exit codes |
 //! | [`config`] | the TOML file: shape, defaults, validation, errors with file/line/key |
-//! | [`records`] | the record table and PHZ-equivalent lookup (exact, subtree, wildcard) |
+//! | [`discovery`] | EC2 discovery per `[[source]]`: passes, refresh, backoff, staleness |
+//! | [`table`] | the record table in force: statics + discovered names, swapped atomically |
+//! | [`records`] | the record table and PHZ-equivalent lookup (exact, subtree, wildcard, scope) |
 //! | [`request`] | decoding a client's query (hickory-proto) |
 //! | [`response`] | encoding the replies we author: overrides, errors, truncation |
 //! | [`wire`] | byte-level walking and patching of relayed replies |
@@ -36,6 +38,7 @@ pub mod admin;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod handler;
 pub mod logging;
 pub mod metrics;
@@ -44,5 +47,6 @@ pub mod request;
 pub mod response;
 pub mod serve;
 pub mod server;
+pub mod table;
 pub mod upstream;
 pub mod wire;

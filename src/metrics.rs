@@ -9,6 +9,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
+type SourceLabels = Vec<(&'static str, String)>;
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 /// How a query ended; each query is counted under exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,11 @@ pub struct Metrics {
     pub records: Gauge,
     pub reloads: Counter,
     pub reload_failures: Counter,
+    discovery_last_success: Family<SourceLabels, FloatGauge>,
+    discovery_duration: Family<SourceLabels, FloatGauge>,
+    discovery_records: Family<SourceLabels, Gauge>,
+    discovery_stale: Family<SourceLabels, Gauge>,
+    discovery_errors: Family<SourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -125,8 +132,44 @@ impl Metrics {
             reload_failures.clone(),
         );
 
+        let discovery_last_success = Family::<SourceLabels, FloatGauge>::default();
+        registry.register(
+            "discovery_last_success_timestamp_seconds",
+            "Unix time of the last successful discovery pass, per source",
+            discovery_last_success.clone(),
+        );
+        let discovery_duration = Family::<SourceLabels, FloatGauge>::default();
+        registry.register(
+            "discovery_pass_duration_seconds",
+            "Duration of the last successful discovery pass, per source",
+            discovery_duration.clone(),
+        );
+        let discovery_records = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "discovery_names",
+            "Hostnames found by the last pass, per source",
+            discovery_records.clone(),
+        );
+        let discovery_stale = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "discovery_stale",
+            "1 while a source has no successful pass within max_stale (its names fail closed)",
+            discovery_stale.clone(),
+        );
+        let discovery_errors = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "discovery_errors",
+            "Failed discovery passes by source and kind",
+            discovery_errors.clone(),
+        );
+
         Self {
             registry,
+            discovery_last_success,
+            discovery_duration,
+            discovery_records,
+            discovery_stale,
+            discovery_errors,
             outcomes,
             upstream_timeouts,
             upstream_errors,
@@ -152,6 +195,37 @@ impl Metrics {
         } else {
             self.upstream_errors.inc();
         }
+    }
+
+    pub fn discovery_succeeded(
+        &self,
+        source: &str,
+        duration: std::time::Duration,
+        names: usize,
+        unix_time: f64,
+    ) {
+        let labels = vec![("source", source.to_string())];
+        self.discovery_last_success
+            .get_or_create(&labels)
+            .set(unix_time);
+        self.discovery_duration
+            .get_or_create(&labels)
+            .set(duration.as_secs_f64());
+        self.discovery_records
+            .get_or_create(&labels)
+            .set(names as i64);
+    }
+
+    pub fn discovery_failed(&self, source: &str, kind: &'static str) {
+        let labels = vec![("source", source.to_string()), ("kind", kind.to_string())];
+        self.discovery_errors.get_or_create(&labels).inc();
+    }
+
+    pub fn discovery_stale(&self, source: &str, stale: bool) {
+        let labels = vec![("source", source.to_string())];
+        self.discovery_stale
+            .get_or_create(&labels)
+            .set(i64::from(stale));
     }
 
     /// The Prometheus text exposition of every metric.

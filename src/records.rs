@@ -53,12 +53,17 @@ pub enum Lookup {
     NoData { zone_labels: u8 },
     /// Inside a zone of ours, and the name does not exist.
     NxDomain { zone_labels: u8 },
+    /// Not in the table, but inside a discovery source's scope (`bedrock*.<region>.amazonaws.com`):
+    /// ours, with no usable address (not discovered yet, or no such endpoint).
+    Unavailable,
 }
 
 /// Immutable map from lower-case names to their records.
 #[derive(Debug, Default)]
 pub struct RecordTable {
     nodes: HashMap<LowerName, Node>,
+    /// Discovery scopes: (region, service patterns).
+    scopes: Vec<(String, Vec<String>)>,
 }
 
 impl RecordTable {
@@ -88,6 +93,11 @@ impl RecordTable {
         }
     }
 
+    /// Claims the scope of a discovery source: names its patterns can produce in `region`.
+    pub fn add_scope(&mut self, region: &str, patterns: &[String]) {
+        self.scopes.push((region.to_string(), patterns.to_vec()));
+    }
+
     /// Number of names (wildcards count once each).
     pub fn len(&self) -> usize {
         self.nodes
@@ -97,12 +107,12 @@ impl RecordTable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.nodes.is_empty() && self.scopes.is_empty()
     }
 
     /// Decides how a query for `qname` is answered.
     pub fn lookup(&self, qname: &LowerName) -> Lookup {
-        if self.nodes.is_empty() {
+        if self.is_empty() {
             return Lookup::NotOurs;
         }
         let labels = qname.num_labels();
@@ -129,9 +139,28 @@ impl RecordTable {
                 };
             }
             if name.is_root() {
-                return Lookup::NotOurs;
+                return self.scope_lookup(qname);
             }
             name = name.base_name();
+        }
+    }
+}
+
+impl RecordTable {
+    fn scope_lookup(&self, qname: &LowerName) -> Lookup {
+        if self.scopes.is_empty() {
+            return Lookup::NotOurs;
+        }
+        let text = qname.to_string();
+        let text = text.trim_end_matches('.');
+        let claimed = self
+            .scopes
+            .iter()
+            .any(|(region, patterns)| crate::discovery::pattern::in_scope(patterns, region, text));
+        if claimed {
+            Lookup::Unavailable
+        } else {
+            Lookup::NotOurs
         }
     }
 }
@@ -198,6 +227,25 @@ mod tests {
             Lookup::NotOurs
         );
         assert_eq!(t.lookup(&q(".")), Lookup::NotOurs);
+    }
+
+    #[test]
+    fn scopes_claim_undiscovered_names() {
+        let mut t = table(&["bedrock-runtime.ap-southeast-2.amazonaws.com"]);
+        t.add_scope("ap-southeast-2", &["bedrock*".to_string()]);
+        assert!(first_ip(&t.lookup(&q("bedrock-runtime.ap-southeast-2.amazonaws.com."))).is_some());
+        assert_eq!(
+            t.lookup(&q("Bedrock-Agent.ap-southeast-2.amazonaws.com.")),
+            Lookup::Unavailable
+        );
+        assert_eq!(
+            t.lookup(&q("sts.ap-southeast-2.amazonaws.com.")),
+            Lookup::NotOurs
+        );
+        assert_eq!(
+            t.lookup(&q("bedrock.us-east-1.amazonaws.com.")),
+            Lookup::NotOurs
+        );
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn override_answer(req: &Request, lookup: &Lookup, ttl: u32, max_udp_payload
         }
         Lookup::NoData { zone_labels } => (ResponseCode::NoError, None, *zone_labels),
         Lookup::NxDomain { zone_labels } => (ResponseCode::NXDomain, None, *zone_labels),
-        Lookup::NotOurs => unreachable!("override_answer is only called for our names"),
+        Lookup::NotOurs | Lookup::Unavailable => {
+            unreachable!("override_answer is only called for names with data")
+        }
     };
     let mut msg = reply_to(&req.header, rcode);
     msg.metadata.authoritative = true;

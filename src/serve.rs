@@ -13,9 +13,11 @@ use tracing::{error, info, warn};
 
 use crate::admin::{self, Status};
 use crate::config::{Config, ConfigError, Overrides};
+use crate::discovery::{self, SourceStatus};
 use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::server::{BindError, Limits, Server};
+use crate::table::Tables;
 
 /// The demo configuration built into the binary (`dns serve --demo`).
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
@@ -63,6 +65,8 @@ pub struct Running {
     admin_addr: Option<SocketAddr>,
     admin_task: Option<JoinHandle<std::io::Result<()>>>,
     admin_shutdown: CancellationToken,
+    discovery_shutdown: CancellationToken,
+    discovery_tasks: Vec<JoinHandle<()>>,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
     started: Config,
     drain: Duration,
@@ -81,7 +85,17 @@ impl Running {
         let admin_listen = config.admin_listen;
         // In-flight queries end within the upstream timeout; allow a second more to send.
         let drain = config.upstream_timeout + Duration::from_secs(1);
-        let handler = Arc::new(Handler::new(config, metrics));
+        let sources: Vec<Arc<SourceStatus>> = config
+            .sources
+            .iter()
+            .map(|s| Arc::new(SourceStatus::new(s.clone())))
+            .collect();
+        let tables = Arc::new(Tables::new(
+            config.statics.clone(),
+            sources.clone(),
+            metrics.clone(),
+        ));
+        let handler = Arc::new(Handler::new(config, metrics.clone(), tables.clone()));
         let status = Arc::new(Status::new(handler.clone()));
 
         let admin_listener = match admin_listen {
@@ -95,6 +109,21 @@ impl Running {
         let server = Server::start(&listen, limits, handler.clone()).await?;
         status.serving.store(true, Ordering::Relaxed);
 
+        // Discovery starts once the listeners are bound; until a source's first pass its
+        // names fail closed (and /readyz says not ready).
+        let discovery_shutdown = CancellationToken::new();
+        let discovery_tasks = sources
+            .into_iter()
+            .map(|s| {
+                tokio::spawn(discovery::run(
+                    s,
+                    tables.clone(),
+                    metrics.clone(),
+                    discovery_shutdown.clone(),
+                ))
+            })
+            .collect();
+
         let admin_shutdown = CancellationToken::new();
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let admin_task = admin_listener
@@ -106,6 +135,8 @@ impl Running {
             admin_addr,
             admin_task,
             admin_shutdown,
+            discovery_shutdown,
+            discovery_tasks,
             started,
             drain,
         })
@@ -136,6 +167,10 @@ impl Running {
     /// Stops taking queries, drains those in flight, stops the admin listener.
     pub async fn stop(self) -> bool {
         self.status.serving.store(false, Ordering::Relaxed);
+        self.discovery_shutdown.cancel();
+        for task in self.discovery_tasks {
+            let _ = task.await;
+        }
         let drained = self.server.shutdown(self.drain).await;
         self.admin_shutdown.cancel();
         if let Some(task) = self.admin_task {
@@ -163,15 +198,24 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.admin_listen != new.admin_listen {
         keys.push("admin.listen");
     }
+    if old.sources != new.sources {
+        keys.push("source");
+    }
     keys
 }
 
 fn summary(config: &Config) -> String {
     format!(
-        "listen={:?} upstreams={:?} overrides={} cache_size={} on_unavailable={:?}",
+        "listen={:?} upstreams={:?} overrides={} sources={} cache_size={} on_unavailable={:?}",
         config.listen,
         config.upstreams,
         config.statics.len(),
+        config
+            .sources
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join(","),
         config.cache_size,
         config.on_unavailable
     )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. On a fresh Debian machine (as root) it first installs what the tests need,
-# idempotently: dnsmasq (the stand-in upstream), dig. Nothing here sends a packet anywhere but
-# loopback.
+# idempotently: dnsmasq (the stand-in upstream), dig, and a Python venv with moto[server] (the
+# stand-in EC2 API). Nothing here sends a packet anywhere but loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,11 +9,20 @@ need=()
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing ${need[*]}: run as root, or install them" >&2; exit 1; fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# moto's server plays the EC2 API; it lives in a venv outside the clone so runs can share it.
+VENV="${BEDROCK_LINK_VENV:-$HOME/.cache/bedrock-link/venv}"
+if [ ! -x "$VENV/bin/moto_server" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+fi
+export BEDROCK_LINK_VENV="$VENV"
 
 # No test may reach AWS or the instance metadata service, whatever the environment says.
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2

@@ -2,6 +2,9 @@
 //! start bedrock-link on loopback. Everything binds 127.0.0.1 / ::1 on ephemeral ports.
 #![allow(dead_code)]
 
+pub mod moto;
+pub mod process;
+
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;

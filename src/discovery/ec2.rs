@@ -1,0 +1,348 @@
+//! One discovery pass through the EC2 API:
+//! DescribeVpcEndpoints -> DescribeVpcEndpointServices -> DescribeNetworkInterfaces.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::Filter;
+
+use super::pattern::{service_matches, short_name};
+use super::{DiscoveryError, Endpoint, Snapshot};
+use crate::config::SourceConfig;
+
+/// The EC2 API actions a pass calls: the whole IAM policy bedrock-link needs.
+pub const IAM_ACTIONS: [&str; 3] = [
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcEndpointServices",
+    "ec2:DescribeNetworkInterfaces",
+];
+
+/// How long a service's private DNS names are trusted before asking again.
+const SERVICE_NAMES_TTL: Duration = Duration::from_secs(3600);
+/// ENI ids per DescribeNetworkInterfaces call (a filter takes up to 200 values).
+const ENI_BATCH: usize = 100;
+
+/// Builds the EC2 client of a source: its region, the default credential chain, and the
+/// endpoint override when one is given. TLS uses rustls with ring.
+pub async fn client(source: &SourceConfig) -> Client {
+    use aws_config::timeout::TimeoutConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(source.region.clone()))
+        .http_client(http)
+        .timeout_config(timeouts);
+    if let Some(url) = &source.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    Client::new(&loader.load().await)
+}
+
+/// Private DNS names per service, remembered between passes.
+#[derive(Debug, Default)]
+pub struct ServiceNames {
+    entries: HashMap<String, (Vec<String>, Instant)>,
+}
+
+/// Runs one pass for `source`.
+pub async fn discover(
+    client: &Client,
+    source: &SourceConfig,
+    names: &mut ServiceNames,
+) -> Result<Snapshot, DiscoveryError> {
+    let started = Instant::now();
+    let endpoints = describe_endpoints(client, source).await?;
+
+    let services: BTreeSet<&str> = endpoints.iter().map(|e| e.service.as_str()).collect();
+    names.refresh(client, &services).await?;
+
+    let eni_ids: Vec<String> = endpoints
+        .iter()
+        .filter(|e| e.is_available())
+        .flat_map(|e| e.eni_ids.iter().cloned())
+        .collect();
+    let addresses = describe_enis(client, &eni_ids).await?;
+
+    let endpoints = endpoints
+        .into_iter()
+        .map(|e| {
+            let hostnames = names.get(&e.service, &source.region);
+            let (mut ipv4, mut ipv6) = (Vec::new(), Vec::new());
+            if e.is_available() {
+                for id in &e.eni_ids {
+                    if let Some((v4, v6)) = addresses.get(id) {
+                        ipv4.extend(v4);
+                        ipv6.extend(v6);
+                    }
+                }
+            }
+            ipv4.sort();
+            ipv6.sort();
+            Endpoint {
+                id: e.id,
+                service: e.service,
+                vpc_id: e.vpc_id,
+                state: e.state,
+                hostnames,
+                ipv4,
+                ipv6,
+            }
+        })
+        .collect();
+    Ok(Snapshot {
+        endpoints,
+        duration: started.elapsed(),
+    })
+}
+
+/// An endpoint as DescribeVpcEndpoints reports it.
+struct RawEndpoint {
+    id: String,
+    service: String,
+    vpc_id: String,
+    state: String,
+    eni_ids: Vec<String>,
+}
+
+impl RawEndpoint {
+    /// The SDK maps the API's `available` to `State::Unknown`, so compare the string.
+    fn is_available(&self) -> bool {
+        self.state.eq_ignore_ascii_case("available")
+    }
+}
+
+/// The source's interface endpoints whose service matches its patterns, in any state.
+async fn describe_endpoints(
+    client: &Client,
+    source: &SourceConfig,
+) -> Result<Vec<RawEndpoint>, DiscoveryError> {
+    let mut request = client
+        .describe_vpc_endpoints()
+        .filters(filter("vpc-endpoint-type", "Interface"));
+    if let Some(vpc) = &source.vpc_id {
+        request = request.filters(filter("vpc-id", vpc));
+    }
+    for (key, value) in &source.tags {
+        request = request.filters(filter(&format!("tag:{key}"), value));
+    }
+    let mut pages = request.into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify("DescribeVpcEndpoints", e))?;
+        for ep in page.vpc_endpoints() {
+            let (Some(id), Some(service)) = (ep.vpc_endpoint_id(), ep.service_name()) else {
+                continue;
+            };
+            // Filters are applied by EC2; matching services is ours (wildcards in filter
+            // values are not documented for this API).
+            if !service_matches(&source.services, service, &source.region) {
+                continue;
+            }
+            out.push(RawEndpoint {
+                id: id.to_string(),
+                service: service.to_string(),
+                vpc_id: ep.vpc_id().unwrap_or_default().to_string(),
+                state: ep
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                eni_ids: ep.network_interface_ids().to_vec(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.service, &a.id).cmp(&(&b.service, &b.id)));
+    Ok(out)
+}
+
+impl ServiceNames {
+    /// Asks DescribeVpcEndpointServices for the services not known (or known too long).
+    async fn refresh(
+        &mut self,
+        client: &Client,
+        services: &BTreeSet<&str>,
+    ) -> Result<(), DiscoveryError> {
+        let now = Instant::now();
+        let wanted: Vec<&str> = services
+            .iter()
+            .copied()
+            .filter(|s| {
+                self.entries
+                    .get(*s)
+                    .is_none_or(|(_, at)| now.duration_since(*at) > SERVICE_NAMES_TTL)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        match describe_services(client, &wanted).await {
+            Ok(found) => self.store(&wanted, found, now),
+            // One service the region does not know fails the whole call: ask one by one.
+            Err(e) if e.code() == Some("InvalidServiceName") => {
+                for service in wanted {
+                    match describe_services(client, &[service]).await {
+                        Ok(found) => self.store(&[service], found, now),
+                        Err(e) if e.code() == Some("InvalidServiceName") => {
+                            self.store(&[service], BTreeMap::new(), now)
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, wanted: &[&str], mut found: BTreeMap<String, Vec<String>>, now: Instant) {
+        for service in wanted {
+            let names = found.remove(*service).unwrap_or_default();
+            self.entries.insert(service.to_string(), (names, now));
+        }
+    }
+
+    /// The hostnames of `service`: its private DNS names, or `SHORT.REGION.amazonaws.com`
+    /// when the API gives none.
+    fn get(&self, service: &str, region: &str) -> Vec<String> {
+        match self.entries.get(service) {
+            Some((names, _)) if !names.is_empty() => names.clone(),
+            _ => vec![format!(
+                "{}.{region}.amazonaws.com",
+                short_name(service, region).to_ascii_lowercase()
+            )],
+        }
+    }
+}
+
+/// Private DNS names (wildcards included) of Interface-type service details.
+async fn describe_services(
+    client: &Client,
+    services: &[&str],
+) -> Result<BTreeMap<String, Vec<String>>, DiscoveryError> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let mut request = client
+            .describe_vpc_endpoint_services()
+            .set_next_token(token.take());
+        for s in services {
+            request = request.service_names(*s);
+        }
+        let page = request
+            .send()
+            .await
+            .map_err(|e| classify("DescribeVpcEndpointServices", e))?;
+        for detail in page.service_details() {
+            let interface = detail.service_type().iter().any(|t| {
+                t.service_type()
+                    .is_some_and(|t| t.as_str().eq_ignore_ascii_case("interface"))
+            });
+            let Some(service) = detail.service_name().filter(|_| interface) else {
+                continue;
+            };
+            let names = out.entry(service.to_string()).or_default();
+            let listed = detail
+                .private_dns_names()
+                .iter()
+                .filter_map(|d| d.private_dns_name());
+            for name in listed.chain(detail.private_dns_name()) {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if !name.is_empty() && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// IPv4 and IPv6 addresses of each ENI.
+async fn describe_enis(
+    client: &Client,
+    ids: &[String],
+) -> Result<HashMap<String, (Vec<Ipv4Addr>, Vec<Ipv6Addr>)>, DiscoveryError> {
+    let mut out = HashMap::new();
+    // A filter, not NetworkInterfaceIds: an id deleted meanwhile is simply absent instead of
+    // failing the whole call.
+    for batch in ids.chunks(ENI_BATCH) {
+        let filter = Filter::builder()
+            .name("network-interface-id")
+            .set_values(Some(batch.to_vec()))
+            .build();
+        let mut pages = client
+            .describe_network_interfaces()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeNetworkInterfaces", e))?;
+            for eni in page.network_interfaces() {
+                let Some(id) = eni.network_interface_id() else {
+                    continue;
+                };
+                let v4 = eni
+                    .private_ip_addresses()
+                    .iter()
+                    .filter_map(|a| a.private_ip_address()?.parse().ok())
+                    .collect();
+                let v6 = eni
+                    .ipv6_addresses()
+                    .iter()
+                    .filter_map(|a| a.ipv6_address()?.parse().ok())
+                    .collect();
+                out.insert(id.to_string(), (v4, v6));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// Sorts an SDK error into what an operator needs to know.
+fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> DiscoveryError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    // Only a service error has a message of its own; for the rest the chain of causes says it.
+    let message = match (&err, err.message()) {
+        (SdkError::ServiceError(_), Some(m)) => m.to_string(),
+        _ => error_chain(&err),
+    };
+    let unreachable = matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+    );
+    DiscoveryError::from_parts(operation, code, message, unreachable)
+}
+
+/// "outer: inner: root cause", skipping links that repeat what the previous one said.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}

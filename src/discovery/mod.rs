@@ -1,0 +1,394 @@
+//! EC2 discovery: each `[[source]]` is refreshed on its own schedule, and its last good
+//! snapshot feeds the record table (see [`crate::table`]).
+//!
+//! A failed pass keeps the last good snapshot and backs off exponentially (with jitter, up to
+//! the refresh interval); once the last success is older than `max_stale`, the source's names
+//! become unavailable (SERVFAIL by default) instead of serving addresses that may be gone.
+
+pub mod ec2;
+pub mod pattern;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::SourceConfig;
+use crate::metrics::Metrics;
+use crate::table::Tables;
+
+/// One interface endpoint found by a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    /// Full service name, e.g. `com.amazonaws.ap-southeast-2.bedrock-runtime`.
+    pub service: String,
+    pub vpc_id: String,
+    /// As the API says it (`available`, `pending`, `deleting`...).
+    pub state: String,
+    /// Private DNS names of the service (lower case, may start with `*.`).
+    pub hostnames: Vec<String>,
+    /// Addresses of its ENIs; empty unless the endpoint is available.
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+/// The result of one successful pass.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub endpoints: Vec<Endpoint>,
+    pub duration: Duration,
+}
+
+impl Snapshot {
+    /// Hostnames with the addresses of every endpoint that serves them.
+    pub fn records(&self) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
+        let mut out: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> = Vec::new();
+        for ep in &self.endpoints {
+            for name in &ep.hostnames {
+                match out.iter_mut().find(|(n, _, _)| n == name) {
+                    Some((_, v4, v6)) => {
+                        v4.extend(&ep.ipv4);
+                        v6.extend(&ep.ipv6);
+                    }
+                    None => out.push((name.clone(), ep.ipv4.clone(), ep.ipv6.clone())),
+                }
+            }
+        }
+        for (_, v4, v6) in &mut out {
+            v4.sort();
+            v4.dedup();
+            v6.sort();
+            v6.dedup();
+        }
+        out
+    }
+
+    /// One row per hostname and endpoint, as `discover` prints them.
+    pub fn rows(&self, region: &str) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for ep in &self.endpoints {
+            for name in &ep.hostnames {
+                rows.push(Row {
+                    name: name.clone(),
+                    service: ep.service.clone(),
+                    endpoint_id: ep.id.clone(),
+                    vpc_id: ep.vpc_id.clone(),
+                    region: region.to_string(),
+                    state: ep.state.clone(),
+                    ipv4: ep.ipv4.clone(),
+                    ipv6: ep.ipv6.clone(),
+                });
+            }
+        }
+        rows
+    }
+}
+
+/// A `discover` output row (the JSON shape is part of the product's contract).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Row {
+    pub name: String,
+    pub service: String,
+    pub endpoint_id: String,
+    pub vpc_id: String,
+    pub region: String,
+    pub state: String,
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+/// Why a pass failed, sorted by what an operator does about it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(
+        "{operation}: access denied ({code}): {message}; the role needs ec2:DescribeVpcEndpoints, ec2:DescribeVpcEndpointServices and ec2:DescribeNetworkInterfaces"
+    )]
+    AccessDenied {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("{operation}: throttled by the EC2 API ({code}): {message}")]
+    Throttled {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("{operation}: EC2 API unreachable: {message}")]
+    Unreachable {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{operation}: {message}")]
+    Other {
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl DiscoveryError {
+    pub(crate) fn from_parts(
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+        unreachable: bool,
+    ) -> Self {
+        const DENIED: [&str; 5] = [
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+            "AuthFailure",
+            "InvalidClientTokenId",
+        ];
+        const THROTTLED: [&str; 4] = [
+            "RequestLimitExceeded",
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+        ];
+        match code {
+            _ if unreachable => Self::Unreachable { operation, message },
+            Some(c) if DENIED.contains(&c.as_str()) => Self::AccessDenied {
+                operation,
+                code: c,
+                message,
+            },
+            Some(c) if THROTTLED.contains(&c.as_str()) => Self::Throttled {
+                operation,
+                code: c,
+                message,
+            },
+            code => Self::Other {
+                operation,
+                code,
+                message,
+            },
+        }
+    }
+
+    /// The metric label of this kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AccessDenied { .. } => "access_denied",
+            Self::Throttled { .. } => "throttled",
+            Self::Unreachable { .. } => "unreachable",
+            Self::Other { .. } => "other",
+        }
+    }
+
+    /// The API error code, when the API gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::AccessDenied { code, .. } | Self::Throttled { code, .. } => Some(code),
+            Self::Other { code, .. } => code.as_deref(),
+            Self::Unreachable { .. } => None,
+        }
+    }
+}
+
+/// What is known of one source: its last good snapshot and when it was taken.
+pub struct SourceStatus {
+    pub config: SourceConfig,
+    pub label: String,
+    inner: Mutex<StatusInner>,
+}
+
+#[derive(Default)]
+struct StatusInner {
+    snapshot: Option<Arc<Snapshot>>,
+    last_success: Option<Instant>,
+    /// Every hostname this source has served: they stay in scope (and fail closed) even
+    /// after their endpoint is gone, wherever they live (`api.aws` included).
+    ever_served: BTreeSet<String>,
+}
+
+impl SourceStatus {
+    pub fn new(config: SourceConfig) -> Self {
+        Self {
+            label: config.label(),
+            config,
+            inner: Mutex::new(StatusInner::default()),
+        }
+    }
+
+    /// Takes a new snapshot; returns whether what clients get changed.
+    pub(crate) fn record_success(&self, snapshot: Snapshot) -> bool {
+        let mut inner = self.inner.lock().expect("status lock");
+        let changed = inner
+            .snapshot
+            .as_ref()
+            .is_none_or(|old| old.records() != snapshot.records());
+        for (name, _, _) in snapshot.records() {
+            inner.ever_served.insert(name);
+        }
+        inner.snapshot = Some(Arc::new(snapshot));
+        inner.last_success = Some(Instant::now());
+        changed
+    }
+
+    /// Whether the last success is recent enough to serve.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        let inner = self.inner.lock().expect("status lock");
+        inner
+            .last_success
+            .is_some_and(|t| now.saturating_duration_since(t) <= self.config.max_stale)
+    }
+
+    /// How long until the source turns stale, if it is fresh now.
+    fn time_until_stale(&self, now: Instant) -> Option<Duration> {
+        let inner = self.inner.lock().expect("status lock");
+        let age = now.saturating_duration_since(inner.last_success?);
+        self.config.max_stale.checked_sub(age)
+    }
+
+    /// Names with addresses to serve (empty addresses when stale or not discovered yet).
+    pub fn records(&self, now: Instant) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
+        let fresh = self.is_fresh(now);
+        let inner = self.inner.lock().expect("status lock");
+        let mut out: Vec<_> = match (&inner.snapshot, fresh) {
+            (Some(snapshot), true) => snapshot.records(),
+            _ => Vec::new(),
+        };
+        for name in &inner.ever_served {
+            if !out.iter().any(|(n, _, _)| n == name) {
+                out.push((name.clone(), Vec::new(), Vec::new()));
+            }
+        }
+        out
+    }
+}
+
+/// The wait before the next pass: the refresh interval (minus up to 10% jitter) after a
+/// success; after failures, 1 s doubling per failure, with jitter, capped at the interval.
+fn next_wait(refresh: Duration, failures: u32) -> Duration {
+    let jitter = |d: Duration, spread: f64| d.mul_f64(1.0 - spread * rand::random::<f64>());
+    if failures == 0 {
+        return jitter(refresh, 0.1);
+    }
+    let backoff = Duration::from_secs(1).saturating_mul(1 << failures.min(16).saturating_sub(1));
+    jitter(backoff.min(refresh), 0.5)
+}
+
+/// Keeps one source fresh until `shutdown`.
+pub async fn run(
+    status: Arc<SourceStatus>,
+    tables: Arc<Tables>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let client = tokio::select! {
+        c = ec2::client(&status.config) => c,
+        _ = shutdown.cancelled() => return,
+    };
+    let mut names = ec2::ServiceNames::default();
+    let mut failures = 0u32;
+    loop {
+        let result = tokio::select! {
+            r = ec2::discover(&client, &status.config, &mut names) => r,
+            _ = shutdown.cancelled() => return,
+        };
+        match result {
+            Ok(snapshot) => {
+                failures = 0;
+                let records: usize = snapshot.records().len();
+                metrics.discovery_succeeded(&status.label, snapshot.duration, records, unix_now());
+                if status.record_success(snapshot) {
+                    info!(source = %status.label, names = records, "discovery: endpoints changed");
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                metrics.discovery_failed(&status.label, e.kind());
+                warn!(source = %status.label, kind = e.kind(), error = %e, "discovery pass failed; keeping the last good table");
+            }
+        }
+        let now = Instant::now();
+        metrics.discovery_stale(&status.label, !status.is_fresh(now));
+        tables.rebuild();
+        // Wake up when the source turns stale, too, so its names stop being served on time.
+        let mut wait = next_wait(status.config.refresh, failures);
+        if let Some(left) = status.time_until_stale(now) {
+            wait = wait.min(left + Duration::from_millis(10));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One pass over every source, for `bedrock-link discover`.
+pub async fn discover_once(sources: &[SourceConfig]) -> Result<Vec<Row>, (String, DiscoveryError)> {
+    let mut rows = Vec::new();
+    for source in sources {
+        let client = ec2::client(source).await;
+        let snapshot = ec2::discover(&client, source, &mut ec2::ServiceNames::default())
+            .await
+            .map_err(|e| (source.label(), e))?;
+        rows.extend(snapshot.rows(&source.region));
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let refresh = Duration::from_secs(60);
+        for _ in 0..50 {
+            let w = next_wait(refresh, 0);
+            assert!(w <= refresh && w >= refresh.mul_f64(0.9));
+            assert!(next_wait(refresh, 1) <= Duration::from_secs(1));
+            let third = next_wait(refresh, 3);
+            assert!(third <= Duration::from_secs(4) && third >= Duration::from_secs(2));
+            assert!(next_wait(refresh, 40) <= refresh);
+        }
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let e = DiscoveryError::from_parts(
+            "DescribeVpcEndpoints",
+            Some("UnauthorizedOperation".into()),
+            "no".into(),
+            false,
+        );
+        assert_eq!(e.kind(), "access_denied");
+        assert!(e.to_string().contains("ec2:DescribeNetworkInterfaces"));
+        let e = DiscoveryError::from_parts(
+            "X",
+            Some("RequestLimitExceeded".into()),
+            "slow down".into(),
+            false,
+        );
+        assert_eq!(e.kind(), "throttled");
+        assert_eq!(
+            DiscoveryError::from_parts("X", None, "refused".into(), true).kind(),
+            "unreachable"
+        );
+        assert_eq!(
+            DiscoveryError::from_parts(
+                "X",
+                Some("InvalidParameterValue".into()),
+                "?".into(),
+                false
+            )
+            .kind(),
+            "other"
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! EC2 discovery against moto's server: the binary discovers the topology and serves it over
+//! DNS, follows changes, keeps serving stale data while the API is away, fails closed past
+//! `max_stale` and before its first pass, and reports access denied and throttling clearly.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::moto::{self, Moto, REGION};
+use common::process::*;
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+const RUNTIME: &str = "bedrock-runtime.ap-southeast-2.amazonaws.com.";
+const AGENT_RUNTIME: &str = "bedrock-agent-runtime.ap-southeast-2.amazonaws.com.";
+const BEDROCK: &str = "bedrock.ap-southeast-2.amazonaws.com.";
+const STS: &str = "sts.ap-southeast-2.amazonaws.com.";
+const PUBLIC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+
+/// A running `dns serve` with one source, its DNS and admin addresses.
+struct Served {
+    daemon: Daemon,
+    dns: SocketAddr,
+    admin: SocketAddr,
+    config: std::path::PathBuf,
+}
+
+fn serve(upstream: SocketAddr, source: &str) -> Served {
+    let (dns_port, admin_port) = (free_port(), free_port());
+    let dns: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    let text = format!(
+        "[dns]\nlisten = [\"{dns}\"]\nttl = 1\n[upstream]\nservers = [\"{upstream}\"]\ntimeout_ms = 500\n\
+         [admin]\nlisten = \"{admin}\"\n[[source]]\nregion = \"{REGION}\"\n{source}\n"
+    );
+    let dir = temp_dir(&format!("discovery-{dns_port}"));
+    let path = write(&dir, "bedrock-link.toml", &text);
+    let mut daemon = Daemon::start(&["dns", "serve", "--config", path.to_str().unwrap()]);
+    daemon.wait_for("bedrock-link serving");
+    Served {
+        daemon,
+        dns,
+        admin,
+        config: path,
+    }
+}
+
+/// An upstream that would give every name a public address: resolving a Bedrock name with it
+/// would be the leak the resolver exists to prevent.
+async fn public_upstream() -> TestUpstream {
+    let up = TestUpstream::start().await;
+    for name in [RUNTIME, AGENT_RUNTIME, BEDROCK, STS] {
+        up.rule(
+            name,
+            Behaviour::Answer {
+                ips: vec![PUBLIC],
+                ttl: 60,
+            },
+        );
+    }
+    up
+}
+
+/// Polls until `check` accepts the reply for `name`, for up to 15 s.
+async fn until(
+    dns: SocketAddr,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Message) -> bool,
+) -> Message {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = ask(dns, name, RecordType::A).await;
+        if check(&reply) {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: never {what}; last reply: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn servfail(m: &Message) -> bool {
+    m.metadata.response_code == ResponseCode::ServFail
+}
+
+/// Polls the admin `/metrics` until `series` satisfies `check`, for up to 15 s.
+async fn until_metric(admin: SocketAddr, series: &str, check: impl Fn(f64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = http_get(admin, "/metrics");
+        if body.lines().any(|l| {
+            l.starts_with(series)
+                && l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .is_some_and(&check)
+        }) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{series} never matched:\n{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ready(admin: SocketAddr) -> bool {
+    http_get(admin, "/readyz").0 == 200
+}
+
+/// Bedrock names never reached the upstream, and no answer was the public address.
+fn assert_no_leak(up: &TestUpstream) {
+    for name in [RUNTIME, AGENT_RUNTIME, BEDROCK] {
+        assert!(up.seen_for(name).is_empty(), "{name} was sent upstream");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_what_ec2_holds_and_follows_changes() {
+    let mut moto = Moto::start();
+    let ec2 = moto.client();
+    let (vpc, subnets) = moto::vpc(&ec2, 20, 3).await;
+    let runtime = moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets[..2]).await;
+    let agent = moto::interface_endpoint(&ec2, &vpc, "bedrock-agent-runtime", &subnets[..1]).await;
+    moto::interface_endpoint(&ec2, &vpc, "sts", &subnets[..1]).await; // not a bedrock* service
+    moto::gateway_endpoint(&ec2, &vpc, "s3").await; // gateway: never served
+    let (decoy, decoy_subnets) = moto::vpc(&ec2, 30, 1).await; // another VPC's endpoint
+    let decoy_ep = moto::interface_endpoint(&ec2, &decoy, "bedrock", &decoy_subnets).await;
+
+    let up = public_upstream().await;
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            moto.url()
+        ),
+    );
+
+    let runtime_ips = moto::endpoint_ips(&ec2, &runtime).await;
+    assert_eq!(runtime_ips.len(), 2);
+    let reply = until(s.dns, RUNTIME, "answered", |m| !m.answers.is_empty()).await;
+    let mut got = ipv4s(&reply);
+    got.sort();
+    assert_eq!(got, runtime_ips, "exactly the ENI IPs EC2 reports");
+    assert!(reply.metadata.authoritative);
+    let mut got = ipv4s(&ask(s.dns, AGENT_RUNTIME, RecordType::A).await);
+    got.sort();
+    assert_eq!(got, moto::endpoint_ips(&ec2, &agent).await);
+    assert!(ready(s.admin), "ready after the first pass");
+
+    // bedrock has an endpoint only in the decoy VPC: in scope, no address: fail closed.
+    assert!(servfail(&ask(s.dns, BEDROCK, RecordType::A).await));
+    // sts is not a bedrock* service: forwarded as any other name.
+    assert_eq!(ipv4s(&ask(s.dns, STS, RecordType::A).await), vec![PUBLIC]);
+
+    // The JSON of `discover` is what EC2 holds, one row per hostname.
+    let out = command()
+        .args([
+            "discover",
+            "--config",
+            s.config.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let row = rows
+        .iter()
+        .find(|r| r["endpoint_id"] == runtime.as_str())
+        .expect("runtime row");
+    assert_eq!(row["name"], "bedrock-runtime.ap-southeast-2.amazonaws.com");
+    assert_eq!(
+        row["service"],
+        "com.amazonaws.ap-southeast-2.bedrock-runtime"
+    );
+    assert_eq!(row["vpc_id"], vpc.as_str());
+    assert_eq!(row["region"], REGION);
+    assert_eq!(row["state"], "available");
+    let json_ips: Vec<Ipv4Addr> = row["ipv4"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(json_ips, runtime_ips);
+    assert_eq!(row["ipv6"], serde_json::json!([]));
+    let _ = decoy_ep;
+
+    // An ENI gains an address: the answer follows.
+    let eni = moto::eni_ids(&ec2, &runtime).await[0].clone();
+    let extra = Ipv4Addr::new(10, 20, 0, 200);
+    moto::add_ip(&ec2, &eni, extra).await;
+    until(s.dns, RUNTIME, "showed the new address", |m| {
+        ipv4s(m).contains(&extra)
+    })
+    .await;
+
+    // A new endpoint appears: served.
+    let bedrock_ep = moto::interface_endpoint(&ec2, &vpc, "bedrock", &subnets[2..]).await;
+    let reply = until(s.dns, BEDROCK, "answered", |m| !m.answers.is_empty()).await;
+    assert_eq!(ipv4s(&reply), moto::endpoint_ips(&ec2, &bedrock_ep).await);
+
+    // An endpoint is deleted: its name fails closed, never the public answer.
+    moto::delete_endpoint(&ec2, &agent).await;
+    until(s.dns, AGENT_RUNTIME, "failed closed", servfail).await;
+    let below = ask(s.dns, &format!("x.{AGENT_RUNTIME}"), RecordType::A).await;
+    assert_ne!(
+        below.metadata.response_code,
+        ResponseCode::NoError,
+        "its subtree stays ours"
+    );
+
+    // The EC2 API goes away: the last good table keeps being served.
+    moto.stop();
+    let source = format!("{REGION}/{vpc}");
+    let errors =
+        format!("bedrock_link_discovery_errors_total{{source=\"{source}\",kind=\"unreachable\"}}");
+    until_metric(s.admin, &errors, |v| v >= 1.0).await;
+    let mut got = ipv4s(&ask(s.dns, RUNTIME, RecordType::A).await);
+    got.sort();
+    assert!(
+        got.contains(&extra) && got.len() == 3,
+        "stale answers keep flowing: {got:?}"
+    );
+    assert!(ready(s.admin), "still within max_stale: ready");
+    let (_, metrics) = http_get(s.admin, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("bedrock_link_discovery_stale{{source=\"{source}\"}}")
+        ),
+        0.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            &format!(
+                "bedrock_link_discovery_last_success_timestamp_seconds{{source=\"{source}\"}}"
+            )
+        ) > 1.7e9
+    );
+    // runtime, bedrock, and the deleted endpoint's name (moto keeps it, state "deleted").
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("bedrock_link_discovery_names{{source=\"{source}\"}}")
+        ),
+        3.0
+    );
+
+    assert_no_leak(&up);
+    drop(s.daemon);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_past_max_stale_fails_closed_and_unready() {
+    let mut moto = Moto::start();
+    let ec2 = moto.client();
+    let (vpc, subnets) = moto::vpc(&ec2, 21, 1).await;
+    moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets).await;
+    let up = public_upstream().await;
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"\nmax_stale = \"3s\"",
+            moto.url()
+        ),
+    );
+    until(s.dns, RUNTIME, "answered", |m| !m.answers.is_empty()).await;
+    moto.stop();
+    until(s.dns, RUNTIME, "failed closed past max_stale", servfail).await;
+    assert!(!ready(s.admin), "a stale source makes the resolver unready");
+    let (_, metrics) = http_get(s.admin, "/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("bedrock_link_discovery_stale{{source=\"{REGION}/{vpc}\"}}")
+        ),
+        1.0
+    );
+    assert_no_leak(&up);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_fail_closed_before_the_first_pass() {
+    let up = public_upstream().await;
+    // Nothing listens there: the first pass never succeeds.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let s = serve(
+        up.addr,
+        &format!("vpc_id = \"vpc-0abc\"\nendpoint_url = \"{nowhere}\"\nrefresh = \"1s\""),
+    );
+    for name in [RUNTIME, BEDROCK, &format!("x.{RUNTIME}")] {
+        assert!(servfail(&ask(s.dns, name, RecordType::A).await), "{name}");
+    }
+    assert_eq!(
+        ipv4s(&ask(s.dns, STS, RecordType::A).await),
+        vec![PUBLIC],
+        "out of scope: forwarded"
+    );
+    assert!(!ready(s.admin), "not ready before the first pass");
+    assert_no_leak(&up);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_denied_is_reported_by_discover_and_serve() {
+    let api = moto::ErrorApi::start("403 Forbidden", "UnauthorizedOperation").await;
+    let dir = temp_dir("denied");
+    let config = write(
+        &dir,
+        "c.toml",
+        &format!(
+            "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
+            api.url()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        command()
+            .args(["discover", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("access denied") && err.contains("UnauthorizedOperation"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ec2:DescribeVpcEndpoints"),
+        "says which permission: {err}"
+    );
+
+    let up = public_upstream().await;
+    let mut s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            api.url()
+        ),
+    );
+    let line = s.daemon.wait_for("discovery pass failed");
+    assert!(line.contains("access_denied"), "{line}");
+    assert!(servfail(&ask(s.dns, RUNTIME, RecordType::A).await));
+    let errors = format!(
+        "bedrock_link_discovery_errors_total{{source=\"{REGION}/vpc-0abc\",kind=\"access_denied\"}}"
+    );
+    until_metric(s.admin, &errors, |v| v >= 1.0).await;
+    assert_no_leak(&up);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_is_reported_and_retried() {
+    let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
+    let up = public_upstream().await;
+    let mut s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            api.url()
+        ),
+    );
+    let line = s.daemon.wait_for("discovery pass failed");
+    assert!(
+        line.contains("throttled") && line.contains("RequestLimitExceeded"),
+        "{line}"
+    );
+    assert!(
+        api.requests.load(std::sync::atomic::Ordering::Relaxed) >= 2,
+        "the SDK retries a throttled call"
+    );
+    assert!(servfail(&ask(s.dns, RUNTIME, RecordType::A).await));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_policy_is_exactly_the_calls_discovery_makes() {
+    let moto = Moto::start();
+    let ec2 = moto.client();
+    let (vpc, subnets) = moto::vpc(&ec2, 22, 1).await;
+    moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets).await;
+    let dir = temp_dir("iam");
+    let config = write(
+        &dir,
+        "c.toml",
+        &format!(
+            "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\n",
+            moto.url()
+        ),
+    );
+    moto.start_recording();
+    let out = command()
+        .args(["discover", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let called: Vec<String> = moto
+        .recorded_actions()
+        .into_iter()
+        .map(|a| format!("ec2:{a}"))
+        .collect();
+
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("deploy/iam/discovery-policy.json").unwrap())
+            .unwrap();
+    let mut allowed: Vec<String> = policy["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    allowed.sort();
+    assert_eq!(
+        called, allowed,
+        "the policy allows exactly what a pass calls"
+    );
+    let mut declared: Vec<String> = bedrock_link::discovery::ec2::IAM_ACTIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    declared.sort();
+    assert_eq!(declared, allowed);
+}
