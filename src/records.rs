@@ -13,8 +13,6 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name};
 
-use crate::config::StaticOverride;
-
 /// The addresses one overridden name answers with. Empty means "in scope, nothing usable".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Addresses {
@@ -67,21 +65,6 @@ pub struct RecordTable {
 }
 
 impl RecordTable {
-    /// Builds a table from static overrides.
-    pub fn from_statics(statics: &[StaticOverride]) -> Self {
-        let mut table = Self::default();
-        for st in statics {
-            table.insert(
-                &st.name,
-                Addresses {
-                    ipv4: st.ipv4.clone(),
-                    ipv6: st.ipv6.clone(),
-                },
-            );
-        }
-        table
-    }
-
     /// Adds `name` (which may start with `*.`); a repeated name keeps the last addresses.
     pub fn insert(&mut self, name: &Name, addrs: Addresses) {
         let addrs = Arc::new(addrs);

@@ -337,6 +337,13 @@ pub async fn discover_once(sources: &[SourceConfig]) -> Result<Vec<Row>, (String
         let snapshot = ec2::discover(&client, source, &mut ec2::ServiceNames::default())
             .await
             .map_err(|e| (source.label(), e))?;
+        info!(
+            source = %source.label(),
+            endpoints = snapshot.endpoints.len(),
+            names = snapshot.records().len(),
+            duration_ms = snapshot.duration.as_millis() as u64,
+            "discovery pass"
+        );
         rows.extend(snapshot.rows(&source.region));
     }
     Ok(rows)

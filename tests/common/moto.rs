@@ -42,7 +42,11 @@ impl Moto {
             path.display()
         );
         let port = super::free_port();
+        // moto writes its request recording into its working directory: keep it out of the repo.
+        let dir = std::env::temp_dir().join(format!("bedrock-link-moto-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new(&path)
+            .current_dir(&dir)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(Stdio::null())
