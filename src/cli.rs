@@ -134,91 +134,97 @@ impl From<FlagArgs> for Overrides {
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
+/// Why a command failed: the message and the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn config(message: impl ToString) -> Self {
+        Self {
+            code: EXIT_CONFIG,
+            message: message.to_string(),
+        }
+    }
+    fn runtime(message: impl ToString) -> Self {
+        Self {
+            code: EXIT_RUNTIME,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
-    match cli.command {
+    let result = match cli.command {
         Command::Config(ConfigCommand::Check { path }) => check(&path),
         Command::Dns(DnsCommand::Serve(args)) => dns_serve(args),
         Command::Discover(args) => discover(args),
-    }
-}
-
-fn check(path: &std::path::Path) -> ExitCode {
-    match Config::load(path, &Overrides::default()) {
-        Ok(c) => {
-            println!("{}: ok", path.display());
-            println!("  listen:         {}", join(&c.listen));
-            println!("  upstreams:      {}", join(&c.upstreams));
-            println!("  overrides:      {}", c.statics.len());
-            for s in &c.sources {
-                println!(
-                    "  source:         {} services={} refresh={:?} max_stale={:?}",
-                    s.label(),
-                    s.services.join(","),
-                    s.refresh,
-                    s.max_stale
-                );
-            }
-            println!("  ttl:            {}s", c.ttl);
-            println!("  on_unavailable: {:?}", c.on_unavailable);
-            println!("  cache_size:     {}", c.cache_size);
-            println!(
-                "  admin:          {}",
-                c.admin_listen.map_or("off".to_string(), |a| a.to_string())
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
-    }
-}
-
-fn discover(args: DiscoverArgs) -> ExitCode {
-    let config = match Config::load(&args.config, &Overrides::default()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
     };
-    if config.sources.is_empty() {
-        eprintln!(
-            "error: {}: no [[source]] to discover",
-            args.config.display()
-        );
-        return ExitCode::from(EXIT_CONFIG);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+}
+
+fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Failure> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
-    let rows = match runtime.block_on(discovery::discover_once(&config.sources)) {
-        Ok(rows) => rows,
-        Err((source, e)) => {
-            eprintln!("error: source {source}: {e}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))
+}
+
+fn check(path: &std::path::Path) -> Result<(), Failure> {
+    let c = Config::load(path, &Overrides::default()).map_err(Failure::config)?;
+    println!("{}: ok", path.display());
+    println!("  listen:         {}", join(&c.listen));
+    println!("  upstreams:      {}", join(&c.upstreams));
+    println!("  overrides:      {}", c.statics.len());
+    for s in &c.sources {
+        println!(
+            "  source:         {} services={} refresh={:?} max_stale={:?}",
+            s.label(),
+            s.services.join(","),
+            s.refresh,
+            s.max_stale
+        );
+    }
+    println!("  ttl:            {}s", c.ttl);
+    println!("  on_unavailable: {:?}", c.on_unavailable);
+    println!("  cache_size:     {}", c.cache_size);
+    let admin = c.admin_listen.map_or("off".to_string(), |a| a.to_string());
+    println!("  admin:          {admin}");
+    Ok(())
+}
+
+fn discover(args: DiscoverArgs) -> Result<(), Failure> {
+    let config = Config::load(&args.config, &Overrides::default()).map_err(Failure::config)?;
+    if config.sources.is_empty() {
+        let m = format!("{}: no [[source]] to discover", args.config.display());
+        return Err(Failure::config(m));
+    }
+    let rows = runtime(false)?
+        .block_on(discovery::discover_once(&config.sources))
+        .map_err(|(source, e)| Failure::runtime(format!("source {source}: {e}")))?;
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&rows) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_RUNTIME);
-            }
-        },
+        Output::Json => {
+            let json = serde_json::to_string_pretty(&rows).map_err(Failure::runtime)?;
+            println!("{json}");
+        }
         Output::Table => print_table(&rows),
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 fn print_table(rows: &[discovery::Row]) {
@@ -267,30 +273,15 @@ fn join<T: ToString>(items: &[T]) -> String {
         .join(", ")
 }
 
-fn dns_serve(args: ServeArgs) -> ExitCode {
+fn dns_serve(args: ServeArgs) -> Result<(), Failure> {
     let source = match args.config {
         Some(path) => ConfigSource::File(path),
         None => ConfigSource::Demo,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
-    match runtime.block_on(serve::run(source, args.flags.into())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e @ ServeError::Config(_)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_RUNTIME)
-        }
-    }
+    runtime(true)?
+        .block_on(serve::run(source, args.flags.into()))
+        .map_err(|e| match e {
+            ServeError::Config(_) => Failure::config(e),
+            _ => Failure::runtime(e),
+        })
 }

@@ -7,6 +7,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use aws_sdk_ec2::types::VpcEndpointType;
 use common::moto::{self, Moto, REGION};
 use common::process::*;
 use common::*;
@@ -126,7 +127,7 @@ async fn serves_what_ec2_holds_and_follows_changes() {
     let runtime = moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets[..2]).await;
     let agent = moto::interface_endpoint(&ec2, &vpc, "bedrock-agent-runtime", &subnets[..1]).await;
     moto::interface_endpoint(&ec2, &vpc, "sts", &subnets[..1]).await; // not a bedrock* service
-    moto::gateway_endpoint(&ec2, &vpc, "s3").await; // gateway: never served
+    moto::endpoint(&ec2, &vpc, "s3", VpcEndpointType::Gateway, &[]).await; // gateway: never served
     let (decoy, decoy_subnets) = moto::vpc(&ec2, 30, 1).await; // another VPC's endpoint
     let decoy_ep = moto::interface_endpoint(&ec2, &decoy, "bedrock", &decoy_subnets).await;
 

@@ -174,20 +174,27 @@ pub async fn vpc(client: &Client, cidr_second_octet: u8, subnets: u8) -> (String
     (vpc, ids)
 }
 
-/// An interface endpoint for `short` (e.g. "bedrock-runtime") in those subnets; its id.
-pub async fn interface_endpoint(
+/// An endpoint for `short` (e.g. "bedrock-runtime") of type `kind`; its id. Interface
+/// endpoints get an ENI per subnet; gateway endpoints (S3, DynamoDB) are never served.
+pub async fn endpoint(
     client: &Client,
     vpc: &str,
     short: &str,
+    kind: VpcEndpointType,
     subnets: &[String],
 ) -> String {
-    client
+    let request = client
         .create_vpc_endpoint()
         .vpc_id(vpc)
         .service_name(format!("com.amazonaws.{REGION}.{short}"))
-        .vpc_endpoint_type(VpcEndpointType::Interface)
-        .set_subnet_ids(Some(subnets.to_vec()))
-        .private_dns_enabled(true)
+        .vpc_endpoint_type(kind.clone());
+    let request = match kind {
+        VpcEndpointType::Interface => request
+            .set_subnet_ids(Some(subnets.to_vec()))
+            .private_dns_enabled(true),
+        _ => request,
+    };
+    request
         .send()
         .await
         .unwrap()
@@ -197,20 +204,14 @@ pub async fn interface_endpoint(
         .unwrap()
 }
 
-/// A gateway endpoint (S3, DynamoDB): never served by the resolver.
-pub async fn gateway_endpoint(client: &Client, vpc: &str, short: &str) -> String {
-    client
-        .create_vpc_endpoint()
-        .vpc_id(vpc)
-        .service_name(format!("com.amazonaws.{REGION}.{short}"))
-        .vpc_endpoint_type(VpcEndpointType::Gateway)
-        .send()
-        .await
-        .unwrap()
-        .vpc_endpoint
-        .unwrap()
-        .vpc_endpoint_id
-        .unwrap()
+/// An interface endpoint in those subnets.
+pub async fn interface_endpoint(
+    client: &Client,
+    vpc: &str,
+    short: &str,
+    subnets: &[String],
+) -> String {
+    endpoint(client, vpc, short, VpcEndpointType::Interface, subnets).await
 }
 
 pub async fn delete_endpoint(client: &Client, id: &str) {
