@@ -12,6 +12,9 @@ use crate::discovery;
 use crate::logging::{self, LogFormat};
 use crate::serve::{self, ConfigSource, ServeError};
 
+/// The environment variable that can hold the whole configuration as TOML text.
+pub const CONFIG_TOML_VAR: &str = "BEDROCK_LINK_CONFIG_TOML";
+
 /// Exit code for a runtime failure.
 pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code for a usage or configuration error (clap uses it for usage errors too).
@@ -58,6 +61,21 @@ enum Command {
     Config(ConfigCommand),
     /// Run one discovery pass over every [[source]] and print what EC2 holds.
     Discover(DiscoverArgs),
+    /// Route 53 private hosted zone mode (the Terraform fallback).
+    #[command(subcommand)]
+    Phz(PhzCommand),
+    /// Exit 0 when the admin endpoint says ready (a container health check without curl).
+    Healthcheck {
+        /// The URL to ask (plain HTTP).
+        #[arg(long, default_value = "http://127.0.0.1:9153/readyz")]
+        url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PhzCommand {
+    /// Print the zones and records PHZ mode would create for this configuration.
+    Plan(DiscoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,10 +116,13 @@ struct ServeArgs {
         long,
         short,
         env = "BEDROCK_LINK_CONFIG",
-        conflicts_with = "demo",
-        required_unless_present = "demo"
+        conflicts_with_all = ["demo", "config_toml"],
+        required_unless_present_any = ["demo", "config_toml"]
     )]
     config: Option<PathBuf>,
+    /// The configuration itself, as TOML text (for containers: set BEDROCK_LINK_CONFIG_TOML).
+    #[arg(long, env = CONFIG_TOML_VAR, hide_env_values = true, conflicts_with = "demo")]
+    config_toml: Option<String>,
     /// Use the built-in demo configuration (static overrides on 127.0.0.1:5353).
     #[arg(long)]
     demo: bool,
@@ -163,6 +184,8 @@ pub fn run() -> ExitCode {
         Command::Config(ConfigCommand::Check { path }) => check(&path),
         Command::Dns(DnsCommand::Serve(args)) => dns_serve(args),
         Command::Discover(args) => discover(args),
+        Command::Phz(PhzCommand::Plan(args)) => phz_plan(args),
+        Command::Healthcheck { url } => healthcheck(&url),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -208,60 +231,142 @@ fn check(path: &std::path::Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// One pass over the configuration's sources.
+fn snapshots(config: &Config) -> Result<Vec<(String, discovery::Snapshot)>, Failure> {
+    runtime(false)?
+        .block_on(discovery::discover_once(&config.sources))
+        .map_err(|(source, e)| Failure::runtime(format!("source {source}: {e}")))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let json = serde_json::to_string_pretty(value).map_err(Failure::runtime)?;
+    println!("{json}");
+    Ok(())
+}
+
 fn discover(args: DiscoverArgs) -> Result<(), Failure> {
     let config = Config::load(&args.config, &Overrides::default()).map_err(Failure::config)?;
     if config.sources.is_empty() {
         let m = format!("{}: no [[source]] to discover", args.config.display());
         return Err(Failure::config(m));
     }
-    let rows = runtime(false)?
-        .block_on(discovery::discover_once(&config.sources))
-        .map_err(|(source, e)| Failure::runtime(format!("source {source}: {e}")))?;
+    let rows: Vec<discovery::Row> = snapshots(&config)?
+        .iter()
+        .flat_map(|(region, snapshot)| snapshot.rows(region))
+        .collect();
     match args.output {
-        Output::Json => {
-            let json = serde_json::to_string_pretty(&rows).map_err(Failure::runtime)?;
-            println!("{json}");
+        Output::Json => print_json(&rows)?,
+        Output::Table => {
+            let cells = rows.iter().map(|r| {
+                [
+                    r.name.clone(),
+                    discovery::pattern::short_name(&r.service, &r.region).to_string(),
+                    r.endpoint_id.clone(),
+                    r.state.clone(),
+                    join(&r.ipv4),
+                    join(&r.ipv6),
+                ]
+            });
+            print_table(
+                ["NAME", "SERVICE", "ENDPOINT", "STATE", "IPV4", "IPV6"],
+                cells,
+            );
         }
-        Output::Table => print_table(&rows),
     }
     Ok(())
 }
 
-fn print_table(rows: &[discovery::Row]) {
-    let header = ["NAME", "SERVICE", "ENDPOINT", "STATE", "IPV4", "IPV6"];
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.name.clone(),
-                discovery::pattern::short_name(&r.service, &r.region).to_string(),
-                r.endpoint_id.clone(),
-                r.state.clone(),
-                join(&r.ipv4),
-                join(&r.ipv6),
-            ]
-        })
-        .collect();
+fn phz_plan(args: DiscoverArgs) -> Result<(), Failure> {
+    let config = Config::load(&args.config, &Overrides::default()).map_err(Failure::config)?;
+    let mut records = crate::phz::plan_statics(&config);
+    if !config.sources.is_empty() {
+        for (_, snapshot) in snapshots(&config)? {
+            records.extend(crate::phz::plan_snapshot(&snapshot));
+        }
+    }
+    match args.output {
+        Output::Json => print_json(&records)?,
+        Output::Table => {
+            let cells = records.iter().map(|r| {
+                let target = match (&r.alias_target, &r.alias_zone_id) {
+                    (Some(t), Some(z)) => format!("alias {t} ({z})"),
+                    _ => r.values.join(", "),
+                };
+                [
+                    r.zone.clone(),
+                    r.name.clone(),
+                    r.r#type.to_string(),
+                    target,
+                    r.origin.clone(),
+                    r.state.clone(),
+                ]
+            });
+            print_table(
+                ["ZONE", "RECORD", "TYPE", "TARGET", "ORIGIN", "STATE"],
+                cells,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A plain HTTP GET with short timeouts: exit 0 on 200, 1 otherwise.
+fn healthcheck(url: &str) -> Result<(), Failure> {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Failure::config(format!("{url}: only http:// URLs are supported")))?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let addr = host
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Failure::config(format!("{url}: host must be IP:PORT")))?;
+    let fail = |e: std::io::Error| Failure::runtime(format!("{url}: {e}"));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(fail)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(fail)?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(fail)?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).map_err(fail)?;
+    let status = reply.split_whitespace().nth(1).unwrap_or("none");
+    if status == "200" {
+        println!("{url}: ready");
+        Ok(())
+    } else {
+        Err(Failure::runtime(format!("{url}: HTTP status {status}")))
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+fn print_table<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) {
+    let rows: Vec<[String; N]> = rows.collect();
     let mut widths = header.map(str::len);
-    for row in &cells {
+    for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
         }
     }
-    let line = |cols: [&str; 6]| {
-        let text: Vec<String> = cols
+    let line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
             .iter()
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         println!("{}", text.join("  ").trim_end());
     };
-    line(header);
-    for row in &cells {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
     }
     if rows.is_empty() {
-        println!("(no matching interface endpoints)");
+        println!("(nothing)");
     }
 }
 
@@ -274,9 +379,13 @@ fn join<T: ToString>(items: &[T]) -> String {
 }
 
 fn dns_serve(args: ServeArgs) -> Result<(), Failure> {
-    let source = match args.config {
-        Some(path) => ConfigSource::File(path),
-        None => ConfigSource::Demo,
+    let source = match (args.config, args.config_toml) {
+        (Some(path), _) => ConfigSource::File(path),
+        (None, Some(text)) => ConfigSource::Text {
+            variable: CONFIG_TOML_VAR.to_string(),
+            text,
+        },
+        (None, None) => ConfigSource::Demo,
     };
     runtime(true)?
         .block_on(serve::run(source, args.flags.into()))

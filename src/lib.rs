@@ -23,6 +23,7 @@
 //! | [`admin`] | `/healthz`, `/readyz`, `/metrics` over HTTP |
 //! | [`metrics`] | Prometheus counters and histograms |
 //! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain |
+//! | [`phz`] | `phz plan`: the private hosted zones PHZ mode would create |
 //! | [`logging`] | tracing output, text or JSON |
 //!
 //! Why the listeners are our own and not hickory-server's `Server`: that server decodes every
@@ -42,6 +43,7 @@ pub mod discovery;
 pub mod handler;
 pub mod logging;
 pub mod metrics;
+pub mod phz;
 pub mod records;
 pub mod request;
 pub mod response;

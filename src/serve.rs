@@ -26,6 +26,11 @@ pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 #[derive(Debug, Clone)]
 pub enum ConfigSource {
     File(PathBuf),
+    /// TOML text handed over in an environment variable (containers without a config file).
+    Text {
+        variable: String,
+        text: String,
+    },
     Demo,
 }
 
@@ -33,6 +38,9 @@ impl ConfigSource {
     pub fn load(&self, flags: &Overrides) -> Result<Config, ConfigError> {
         match self {
             ConfigSource::File(path) => Config::load(path, flags),
+            ConfigSource::Text { variable, text } => {
+                Config::from_toml(text, Path::new(&format!("${variable}")), flags)
+            }
             ConfigSource::Demo => {
                 Config::from_toml(DEMO_CONFIG, Path::new("<built-in demo>"), flags)
             }

@@ -120,6 +120,8 @@ mod tests {
             hostnames: names.iter().map(|n| n.to_string()).collect(),
             ipv4: vec![Ipv4Addr::from(ip)],
             ipv6: vec![],
+            ip_address_type: "ipv4".into(),
+            dns_entries: vec![],
         }
     }
 

@@ -278,3 +278,61 @@ fn demo_serves_from_the_built_in_configuration() {
     d.signal("INT");
     assert_eq!(d.wait_exit(), Some(0));
 }
+
+#[test]
+fn config_from_the_environment_and_the_healthcheck_command() {
+    let (dns_port, admin_port) = (free_port(), free_port());
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:{dns_port}\"]\n[upstream]\nservers = [\"127.0.0.1:9\"]\n\
+         [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+         [[static]]\nname = \"bedrock-runtime.ap-southeast-2.amazonaws.com\"\nipv4 = [\"10.7.0.1\"]\n"
+    );
+    let url = format!("http://127.0.0.1:{admin_port}/readyz");
+    let health = || {
+        command()
+            .args(["healthcheck", "--url", &url])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(health().status.code(), Some(1), "nothing listens yet");
+
+    let mut child = command()
+        .args(["dns", "serve"])
+        .env("BEDROCK_LINK_CONFIG_TOML", &text)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !health().status.success() {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dns: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let reply = rt.block_on(ask(
+        dns,
+        "bedrock-runtime.ap-southeast-2.amazonaws.com.",
+        RecordType::A,
+    ));
+    assert_eq!(
+        ipv4s(&reply),
+        vec![ip("10.7.0.1")],
+        "served from the configuration in the environment"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let bad = command()
+        .args(["dns", "serve"])
+        .env("BEDROCK_LINK_CONFIG_TOML", "[dns]\nttl = \"x\"\n")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("$BEDROCK_LINK_CONFIG_TOML:2"),
+        "names the variable and line"
+    );
+}

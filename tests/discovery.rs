@@ -198,6 +198,45 @@ async fn serves_what_ec2_holds_and_follows_changes() {
     assert_eq!(row["ipv6"], serde_json::json!([]));
     let _ = decoy_ep;
 
+    // `phz plan`: one zone per hostname, an alias A record to the endpoint's regional DNS name.
+    let out = command()
+        .args([
+            "phz",
+            "plan",
+            "--config",
+            s.config.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let described = ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&runtime)
+        .send()
+        .await
+        .unwrap();
+    let entry = &described.vpc_endpoints()[0].dns_entries()[0];
+    let record = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["origin"] == runtime.as_str())
+        .expect("a record for the runtime endpoint");
+    assert_eq!(
+        record["zone"],
+        "bedrock-runtime.ap-southeast-2.amazonaws.com"
+    );
+    assert_eq!(record["type"], "A");
+    assert_eq!(record["alias_target"], entry.dns_name().unwrap());
+    assert_eq!(record["alias_zone_id"], entry.hosted_zone_id().unwrap());
+
     // An ENI gains an address: the answer follows.
     let eni = moto::eni_ids(&ec2, &runtime).await[0].clone();
     let extra = Ipv4Addr::new(10, 20, 0, 200);

@@ -10,7 +10,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 
 use super::pattern::{service_matches, short_name};
-use super::{DiscoveryError, Endpoint, Snapshot};
+use super::{DiscoveryError, DnsEntry, Endpoint, Snapshot};
 use crate::config::SourceConfig;
 
 /// The EC2 API actions a pass calls: the whole IAM policy bedrock-link needs.
@@ -97,6 +97,8 @@ pub async fn discover(
                 hostnames,
                 ipv4,
                 ipv6,
+                ip_address_type: e.ip_address_type,
+                dns_entries: e.dns_entries,
             }
         })
         .collect();
@@ -113,6 +115,8 @@ struct RawEndpoint {
     vpc_id: String,
     state: String,
     eni_ids: Vec<String>,
+    ip_address_type: String,
+    dns_entries: Vec<DnsEntry>,
 }
 
 impl RawEndpoint {
@@ -158,6 +162,20 @@ async fn describe_endpoints(
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
                 eni_ids: ep.network_interface_ids().to_vec(),
+                ip_address_type: ep
+                    .ip_address_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_else(|| "ipv4".to_string()),
+                dns_entries: ep
+                    .dns_entries()
+                    .iter()
+                    .filter_map(|d| {
+                        Some(DnsEntry {
+                            dns_name: d.dns_name()?.to_string(),
+                            hosted_zone_id: d.hosted_zone_id()?.to_string(),
+                        })
+                    })
+                    .collect(),
             });
         }
     }

@@ -35,6 +35,18 @@ pub struct Endpoint {
     /// Addresses of its ENIs; empty unless the endpoint is available.
     pub ipv4: Vec<Ipv4Addr>,
     pub ipv6: Vec<Ipv6Addr>,
+    /// `ipv4`, `dualstack` or `ipv6`, as the API says.
+    pub ip_address_type: String,
+    /// The endpoint's own DNS names (regional first), with their Route 53 hosted zone ids:
+    /// the alias targets of PHZ mode.
+    pub dns_entries: Vec<DnsEntry>,
+}
+
+/// One `DnsEntries` item of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsEntry {
+    pub dns_name: String,
+    pub hosted_zone_id: String,
 }
 
 /// The result of one successful pass.
@@ -329,9 +341,12 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// One pass over every source, for `bedrock-link discover`.
-pub async fn discover_once(sources: &[SourceConfig]) -> Result<Vec<Row>, (String, DiscoveryError)> {
-    let mut rows = Vec::new();
+/// One pass over every source (for `discover` and `phz plan`): each source's region and
+/// snapshot, in configuration order.
+pub async fn discover_once(
+    sources: &[SourceConfig],
+) -> Result<Vec<(String, Snapshot)>, (String, DiscoveryError)> {
+    let mut out = Vec::new();
     for source in sources {
         let client = ec2::client(source).await;
         let snapshot = ec2::discover(&client, source, &mut ec2::ServiceNames::default())
@@ -344,9 +359,9 @@ pub async fn discover_once(sources: &[SourceConfig]) -> Result<Vec<Row>, (String
             duration_ms = snapshot.duration.as_millis() as u64,
             "discovery pass"
         );
-        rows.extend(snapshot.rows(&source.region));
+        out.push((source.region.clone(), snapshot));
     }
-    Ok(rows)
+    Ok(out)
 }
 
 #[cfg(test)]
