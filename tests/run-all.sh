@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. On a fresh Debian machine (as root) it first installs what the tests need,
-# idempotently: dnsmasq (the stand-in upstream), dig, and a Python venv with moto[server] (the
-# stand-in EC2 API). Nothing here sends a packet anywhere but loopback.
+# idempotently: dnsmasq (the stand-in upstream), dig, a Python venv with moto[server] (the
+# stand-in EC2 API), and venvs with python-hcl2, pytest and checkov (Terraform validation).
+# Nothing here sends a packet anywhere but loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,9 +25,24 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
 fi
 export BEDROCK_LINK_VENV="$VENV"
 
+# Terraform validation without Terraform: python-hcl2 + pytest, and checkov in a venv of its
+# own (it ships a fork that also installs a module named hcl2).
+IAC_VENV="${BEDROCK_LINK_IAC_VENV:-$HOME/.cache/bedrock-link/venv-iac}"
+if [ ! -x "$IAC_VENV/bin/pytest" ]; then
+  python3 -m venv "$IAC_VENV"
+  "$IAC_VENV/bin/pip" install --quiet --disable-pip-version-check 'python-hcl2>=7,<9' 'pytest>=8,<9'
+fi
+CHECKOV_VENV="${BEDROCK_LINK_CHECKOV_VENV:-$HOME/.cache/bedrock-link/venv-checkov}"
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
+  python3 -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check 'checkov>=3.2,<4'
+fi
+
 # No test may reach AWS or the instance metadata service, whatever the environment says.
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
 
 cargo build --locked --bins
 bash tests/smoke-dig.sh
+BEDROCK_LINK_BIN="$(pwd)/${CARGO_TARGET_DIR:-target}/debug/bedrock-link" CHECKOV="$CHECKOV_VENV/bin/checkov" \
+  "$IAC_VENV/bin/pytest" -q -p no:cacheprovider tests/iac
 cargo test --locked --all-targets

@@ -59,6 +59,7 @@ resource "aws_security_group" "tasks" {
 }
 
 resource "aws_lb" "this" {
+  #checkov:skip=CKV_AWS_91:NLB access logs are written only for TLS listeners; this NLB carries DNS on UDP/TCP 53, so a log would stay empty
   count = local.is_nlb ? 1 : 0
 
   name                             = "${var.name}-dns"

@@ -1,0 +1,261 @@
+"""Validation of deploy/ that runs without Terraform or Docker: every .tf parses with
+python-hcl2, checkov finds nothing, and contract tests tie the modules, the ECS task
+definitions, the Dockerfile and the systemd unit to the binary (IAM actions, ports, health
+path, configuration keys, default services).
+
+Run by tests/run-all.sh with BEDROCK_LINK_BIN set to the built binary."""
+
+import fnmatch
+import json
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import hcl2
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+MODULES = DEPLOY / "terraform" / "modules"
+BIN = os.environ.get("BEDROCK_LINK_BIN", str(ROOT / "target" / "debug" / "bedrock-link"))
+CHECKOV = os.environ.get("CHECKOV", "checkov")
+TF_FILES = sorted(DEPLOY.rglob("*.tf"))
+
+sys.path.insert(0, str(DEPLOY / "terraform"))
+gen_docs = __import__("gen-docs")
+unquote = gen_docs.unquote
+
+
+def binary(*args, **kw):
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_EC2_METADATA_DISABLED": "true", **kw.pop("env", {})}
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60, env=env, **kw)
+
+
+def blocks(path, kind):
+    """{name: spec} of the `kind` blocks (resource/data/variable/...) of a .tf file."""
+    out = {}
+    for block in hcl2.load(open(path)).get(kind, []):
+        out.update(unquote(block))
+    return out
+
+
+def test_there_is_terraform_to_check():
+    assert len(TF_FILES) >= 20, TF_FILES
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_every_tf_file_parses(path):
+    assert isinstance(hcl2.load(open(path)), dict)
+
+
+def test_checkov_finds_nothing_and_every_skip_says_why():
+    out = subprocess.run(
+        [CHECKOV, "-d", str(DEPLOY), "--quiet", "--compact", "-o", "json"],
+        capture_output=True, text=True, timeout=900,
+    )
+    reports = json.loads(out.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [c for r in reports for c in r["results"]["failed_checks"]]
+    assert not failed, [(c["check_id"], c["file_path"], c["resource"]) for c in failed]
+    frameworks = {r["check_type"] for r in reports}
+    assert {"terraform", "dockerfile"} <= frameworks, frameworks
+    for path in list(TF_FILES) + [DEPLOY / "docker" / "Dockerfile"]:
+        for line in path.read_text().splitlines():
+            if "checkov:skip" in line:
+                assert re.search(r"checkov:skip=CKV2?_[A-Z0-9_]+:\S.{30,}", line), f"{path}: a skip needs a reason: {line}"
+
+
+def test_readme_tables_match_the_variables():
+    for module in MODULES.iterdir():
+        readme = module / "README.md"
+        assert gen_docs.render(readme, module) == readme.read_text(), f"{readme}: run deploy/terraform/gen-docs.py"
+
+
+def test_every_variable_is_typed_and_described():
+    for path in MODULES.rglob("variables.tf"):
+        for name, spec in blocks(path, "variable").items():
+            assert spec.get("description"), f"{path}: {name} has no description"
+            assert spec.get("type"), f"{path}: {name} has no type"
+    for path in MODULES.rglob("outputs.tf"):
+        for name, spec in blocks(path, "output").items():
+            assert spec.get("description"), f"{path}: output {name} has no description"
+
+
+def policy_actions():
+    policy = json.loads((DEPLOY / "iam" / "discovery-policy.json").read_text())
+    return sorted(policy["Statement"][0]["Action"])
+
+
+def test_task_role_allows_exactly_the_discovery_calls():
+    # deploy/iam/discovery-policy.json is checked against the calls a real pass makes by
+    # tests/discovery.rs; here the module's policy must equal it.
+    docs = blocks(MODULES / "resolver" / "main.tf", "data")["aws_iam_policy_document"]
+    statements = docs["discovery"]["statement"]
+    statements = statements if isinstance(statements, list) else [statements]
+    actions = sorted(a for s in statements for a in s["actions"])
+    assert actions == policy_actions()
+    assert all(s.get("effect", "Allow") == "Allow" for s in statements)
+
+
+def render_template(template: str, values: dict) -> str:
+    """Renders the resolver module's config template: the subset of Terraform's template
+    syntax it uses (${...} with join/for, %{ for } and %{ if x != null })."""
+
+    def expr(text, scope):
+        text = text.strip()
+        m = re.fullmatch(r'join\(", ", \[for (\w+) in ([\w.]+) : "\\"\$\{(\w+)\}\\""\]\)', text)
+        if m:
+            var, seq, item = m.groups()
+            assert var == item
+            return ", ".join(f'"{v}"' for v in lookup(seq, scope))
+        return str(lookup(text, scope))
+
+    def lookup(path, scope):
+        value = scope
+        for part in path.split("."):
+            value = value[part]
+        return value
+
+    def run(text, scope):
+        out = []
+        pos = 0
+        pattern = re.compile(r"%\{ for (\w+) in (\w+) ~\}(.*?)%\{ endfor ~\}|%\{ if ([\w.]+) != null ~\}(.*?)%\{ endif ~\}", re.S)
+        for m in pattern.finditer(text):
+            out.append(subst(text[pos:m.start()], scope))
+            if m.group(1):
+                for item in lookup(m.group(2), scope):
+                    out.append(run(m.group(3).lstrip("\n"), {**scope, m.group(1): item}))
+            elif lookup(m.group(4), scope) is not None:
+                out.append(run(m.group(5).lstrip("\n"), scope))
+            pos = m.end()
+            while pos < len(text) and text[pos] == "\n":
+                pos += 1
+        out.append(subst(text[pos:], scope))
+        return "".join(out)
+
+    def subst(text, scope):
+        return re.sub(r"\$\{((?:[^{}]|\{[^{}]*\})*)\}", lambda m: expr(m.group(1), scope), text)
+
+    return run(template, values)
+
+
+MODULE_SOURCES = [
+    {"region": "ap-southeast-2", "vpc_id": "vpc-0a1b2c3d", "services": ["bedrock*"], "endpoint_url": None, "refresh": "60s", "max_stale": "24h"},
+    {"region": "us-east-1", "vpc_id": "vpc-0f0e0d0c", "services": ["bedrock-runtime", "sts"], "endpoint_url": "https://ec2.us-east-1.amazonaws.com", "refresh": "30s", "max_stale": "1h"},
+]
+
+
+@pytest.mark.parametrize("mode", ["nlb-service", "ecs-daemon"])
+def test_module_config_is_accepted_by_the_binary(tmp_path, mode):
+    template = (MODULES / "resolver" / "bedrock-link.toml.tftpl").read_text()
+    variables = blocks(MODULES / "resolver" / "variables.tf", "variable")
+    nlb = mode == "nlb-service"
+    text = render_template(template, {
+        "listen": ["0.0.0.0:53"] if nlb else variables["daemon_listen"]["default"],
+        "ttl": variables["ttl"]["default"],
+        "on_unavailable": variables["on_unavailable"]["default"],
+        "allow": ["10.10.0.0/16", "127.0.0.0/8"],
+        "admin_address": "0.0.0.0" if nlb else "127.0.0.1",
+        "admin_port": variables["admin_port"]["default"],
+        "sources": MODULE_SOURCES,
+    })
+    path = tmp_path / "bedrock-link.toml"
+    path.write_text(text)
+    out = binary("config", "check", str(path))
+    assert out.returncode == 0, out.stderr + "\n" + text
+    assert "upstreams:      169.254.169.253:53" in out.stdout, "the resolver's upstream is the VPC resolver"
+    assert "source:         ap-southeast-2/vpc-0a1b2c3d services=bedrock*" in out.stdout
+    assert "source:         us-east-1/vpc-0f0e0d0c services=bedrock-runtime,sts refresh=30s" in out.stdout
+    admin_port = variables["admin_port"]["default"]
+    assert f"admin:          {'0.0.0.0' if nlb else '127.0.0.1'}:{admin_port}" in out.stdout
+    # The same text works when handed over in the environment, as the module does.
+    env_check = binary("dns", "serve", "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:1",
+                       env={"BEDROCK_LINK_CONFIG_TOML": "[dns]\nttl = \"x\"\n"})
+    assert env_check.returncode == 2 and "$BEDROCK_LINK_CONFIG_TOML" in env_check.stderr
+
+
+def test_module_ports_health_path_and_env_match_the_binary():
+    main = (MODULES / "resolver" / "main.tf").read_text()
+    nlb = (MODULES / "resolver" / "nlb.tf").read_text()
+    assert '{ name = "BEDROCK_LINK_CONFIG_TOML", value = local.config }' in main
+    assert "BEDROCK_LINK_CONFIG_TOML" in binary("dns", "serve", "--help").stdout
+    assert '"healthcheck", "--url", "http://127.0.0.1:${var.admin_port}/readyz"' in main
+    assert 'path                = "/readyz"' in nlb and 'port                = tostring(var.admin_port)' in nlb
+    assert "http://127.0.0.1:9153/readyz" in binary("healthcheck", "--help").stdout
+    assert blocks(MODULES / "resolver" / "variables.tf", "variable")["admin_port"]["default"] == 9153
+    assert 'port                 = 53' in nlb and 'protocol             = "TCP_UDP"' in nlb
+    assert 'container_port   = 53' in nlb
+
+
+def test_default_services_match_the_resolvers_default_pattern(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[[source]]\nregion = "ap-southeast-2"\nvpc_id = "vpc-1"\n')
+    out = binary("config", "check", str(path))
+    assert out.returncode == 0, out.stderr
+    patterns = re.search(r"services=(\S+)", out.stdout).group(1).split(",")
+    services = blocks(MODULES / "interconnect" / "variables.tf", "variable")["services"]["default"]
+    assert sorted(services) == ["bedrock", "bedrock-agent", "bedrock-agent-runtime", "bedrock-runtime"]
+    for name in services:
+        assert any(fnmatch.fnmatchcase(name, p) for p in patterns), (name, patterns)
+    variables = blocks(MODULES / "resolver" / "variables.tf", "variable")
+    assert '["bedrock*"]' in variables["sources"]["type"], "the module's default patterns are the binary's"
+
+
+@pytest.mark.parametrize("name", ["daemon-task-definition.json", "sidecar-task-definition.json"])
+def test_ecs_task_definitions(tmp_path, name):
+    task = json.loads((DEPLOY / "ecs" / name).read_text())
+    resolver = next(c for c in task["containerDefinitions"] if c["name"] == "bedrock-link")
+    daemon = json.loads((DEPLOY / "ecs" / "daemon-task-definition.json").read_text())
+    assert resolver["image"] == daemon["containerDefinitions"][0]["image"], "one image for both"
+    assert resolver["command"] == ["dns", "serve"]
+    assert resolver["healthCheck"]["command"][1:] == ["/usr/local/bin/bedrock-link", "healthcheck", "--url", "http://127.0.0.1:9153/readyz"]
+    env = {e["name"]: e["value"] for e in resolver["environment"]}
+    path = tmp_path / "c.toml"
+    path.write_text(env["BEDROCK_LINK_CONFIG_TOML"])
+    out = binary("config", "check", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "169.254.169.253:53" in out.stdout
+    assert "admin:          127.0.0.1:9153" in out.stdout
+    if name.startswith("daemon"):
+        assert task["networkMode"] == "host"
+        ports = {(p["containerPort"], p["protocol"]) for p in resolver["portMappings"]}
+        assert ports == {(53, "udp"), (53, "tcp")}
+    else:
+        app = next(c for c in task["containerDefinitions"] if c["name"] != "bedrock-link")
+        assert app["dnsServers"] == ["127.0.0.1"] and "listen:         127.0.0.1:53" in out.stdout
+        assert {"containerName": "bedrock-link", "condition": "HEALTHY"} in app["dependsOn"]
+
+
+def test_dockerfile_runs_the_binary_as_non_root_with_bind_capability():
+    text = (DEPLOY / "docker" / "Dockerfile").read_text()
+    assert "setcap cap_net_bind_service=+ep" in text
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and not user[-1].startswith("0") and user[-1] != "root"
+    assert 'ENTRYPOINT ["/usr/local/bin/bedrock-link"]' in text
+    health = re.search(r'CMD \["/usr/local/bin/bedrock-link", (.*)\]', text).group(1)
+    args = json.loads(f"[{health}]")
+    assert args == ["healthcheck", "--url", "http://127.0.0.1:9153/readyz"]
+    assert binary(*args[:1], "--help").returncode == 0
+
+
+def test_systemd_unit_is_hardened_and_its_command_is_valid():
+    unit = (DEPLOY / "systemd" / "bedrock-link.service").read_text()
+    settings = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings.setdefault(key.strip(), []).append(value.strip())
+    assert settings["DynamicUser"] == ["yes"]
+    assert settings["AmbientCapabilities"] == ["CAP_NET_BIND_SERVICE"]
+    assert settings["CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE"]
+    assert settings["NoNewPrivileges"] == ["yes"] and settings["ProtectSystem"] == ["strict"]
+    assert settings["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert settings["Restart"] == ["on-failure"]
+    command = shlex.split(settings["ExecStart"][0])
+    assert command[0] == "/usr/local/bin/bedrock-link"
+    # The same arguments are accepted by the binary (with --help, so nothing starts).
+    out = binary(*command[1:], "--help")
+    assert out.returncode == 0, out.stderr
