@@ -87,7 +87,10 @@ resource "aws_lb_target_group" "dns" {
   target_type          = "ip"
   vpc_id               = var.vpc_id
   deregistration_delay = 10
-  tags                 = local.tags
+  # Clients' own addresses reach the tasks over TCP too (UDP always keeps them), so the
+  # resolver's allow list and the security group see real clients, not the NLB.
+  preserve_client_ip = "true"
+  tags               = local.tags
 
   health_check {
     protocol            = "HTTP"
