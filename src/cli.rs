@@ -64,12 +64,33 @@ enum Command {
     /// Route 53 private hosted zone mode (the Terraform fallback).
     #[command(subcommand)]
     Phz(PhzCommand),
+    /// Check a live setup end to end: EC2 API, endpoints, resolution, TCP 443, upstreams.
+    Doctor(DoctorArgs),
     /// Exit 0 when the admin endpoint says ready (a container health check without curl).
     Healthcheck {
         /// The URL to ask (plain HTTP).
         #[arg(long, default_value = "http://127.0.0.1:9153/readyz")]
         url: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct DoctorArgs {
+    /// Configuration file (TOML).
+    #[arg(long, short, env = "BEDROCK_LINK_CONFIG")]
+    config: PathBuf,
+    /// The resolver to check names through (default: the first dns.listen address).
+    #[arg(long, value_name = "ADDR")]
+    resolver: Option<std::net::SocketAddr>,
+    /// The endpoints' port for the connection check.
+    #[arg(long, default_value_t = 443)]
+    port: u16,
+    /// Skip the TCP connection check.
+    #[arg(long)]
+    no_connect: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +207,7 @@ pub fn run() -> ExitCode {
         Command::Discover(args) => discover(args),
         Command::Phz(PhzCommand::Plan(args)) => phz_plan(args),
         Command::Healthcheck { url } => healthcheck(&url),
+        Command::Doctor(args) => doctor(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -308,6 +330,44 @@ fn phz_plan(args: DiscoverArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn doctor(args: DoctorArgs) -> Result<(), Failure> {
+    let config = Config::load(&args.config, &Overrides::default()).map_err(|e| {
+        match args.output {
+            Output::Json => println!("{}", serde_json::json!([{"check": "configuration", "ok": false, "detail": e.to_string(), "fix": "correct the file"}])),
+            Output::Table => println!("FAIL  configuration  {e}"),
+        }
+        Failure::config(e)
+    })?;
+    let options = crate::doctor::Options {
+        resolver: args.resolver,
+        port: args.port,
+        no_connect: args.no_connect,
+        timeout: std::time::Duration::from_secs(3),
+    };
+    let checks = runtime(false)?.block_on(crate::doctor::run(&config, &options));
+    match args.output {
+        Output::Json => print_json(&checks)?,
+        Output::Table => {
+            for c in &checks {
+                let verdict = if c.ok { "PASS" } else { "FAIL" };
+                match &c.fix {
+                    Some(fix) => println!("{verdict}  {}  {}\n      fix: {fix}", c.check, c.detail),
+                    None => println!("{verdict}  {}  {}", c.check, c.detail),
+                }
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Failure::runtime(format!(
+            "{failed} of {} checks failed",
+            checks.len()
+        )))
+    }
 }
 
 /// A plain HTTP GET with short timeouts: exit 0 on 200, 1 otherwise.

@@ -24,6 +24,7 @@
 //! | [`metrics`] | Prometheus counters and histograms |
 //! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain |
 //! | [`phz`] | `phz plan`: the private hosted zones PHZ mode would create |
+//! | [`doctor`] | `doctor`: end-to-end checks of a live setup, with what to fix |
 //! | [`logging`] | tracing output, text or JSON |
 //!
 //! Why the listeners are our own and not hickory-server's `Server`: that server decodes every
@@ -40,6 +41,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod doctor;
 pub mod handler;
 pub mod logging;
 pub mod metrics;

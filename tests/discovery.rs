@@ -477,3 +477,140 @@ async fn iam_policy_is_exactly_the_calls_discovery_makes() {
     declared.sort();
     assert_eq!(declared, allowed);
 }
+
+fn doctor(config: &std::path::Path, extra: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
+    let mut args = vec![
+        "doctor",
+        "--config",
+        config.to_str().unwrap(),
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = command().args(&args).output().unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), checks.as_array().unwrap().clone())
+}
+
+fn verdict(checks: &[serde_json::Value], prefix: &str) -> bool {
+    let check = checks
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no check {prefix}: {checks:?}"));
+    check["ok"].as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_says_what_passes_and_what_to_fix() {
+    let moto = Moto::start();
+    let ec2 = moto.client();
+    let (vpc, subnets) = moto::vpc(&ec2, 23, 2).await;
+    moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets).await;
+    let up = public_upstream().await;
+    // Two static names on loopback addresses; only one of them accepts connections.
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let statics = "[[static]]\nname = \"bedrock.eu-west-1.amazonaws.com\"\nipv4 = [\"127.0.0.2\"]\n\
+                   [[static]]\nname = \"bedrock-runtime.eu-west-1.amazonaws.com\"\nipv4 = [\"127.0.0.3\"]\n";
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"\n{statics}",
+            moto.url()
+        ),
+    );
+    until(s.dns, RUNTIME, "answered", |m| !m.answers.is_empty()).await;
+    let resolver = s.dns.to_string();
+
+    // Discovery, resolution of every name and the upstream pass; the TCP checks run against
+    // loopback only (the discovered ENI addresses are moto's, so --no-connect for those).
+    let config = s.config.clone();
+    let (code, checks) = tokio::task::spawn_blocking({
+        let (config, resolver) = (config.clone(), resolver.clone());
+        move || doctor(&config, &["--resolver", &resolver, "--no-connect"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{checks:#?}");
+    for prefix in [
+        "configuration",
+        "ec2 api",
+        "endpoints",
+        "resolve bedrock-runtime.ap-southeast-2",
+        "resolve bedrock.eu-west-1",
+        "upstream",
+    ] {
+        assert!(verdict(&checks, prefix), "{prefix}: {checks:#?}");
+    }
+
+    // A static-only configuration lets the connection check run safely on loopback.
+    let dir = temp_dir("doctor");
+    let statics_only = write(
+        &dir,
+        "statics.toml",
+        &format!(
+            "[dns]\nlisten = [\"{resolver}\"]\n[upstream]\nservers = [\"{}\"]\n{statics}",
+            up.addr
+        ),
+    );
+    let (code, checks) =
+        tokio::task::spawn_blocking(move || doctor(&statics_only, &["--port", &port]))
+            .await
+            .unwrap();
+    assert_eq!(
+        code,
+        Some(1),
+        "one address refuses connections: {checks:#?}"
+    );
+    assert!(verdict(&checks, "connect 127.0.0.2:"));
+    let refused = checks
+        .iter()
+        .find(|c| {
+            c["check"]
+                .as_str()
+                .unwrap()
+                .starts_with("connect 127.0.0.3:")
+        })
+        .unwrap();
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["fix"].as_str().unwrap().contains("security group"),
+        "{refused}"
+    );
+    drop(listener);
+
+    // Access denied: the EC2 check fails and says which policy to attach.
+    let api = moto::ErrorApi::start("403 Forbidden", "UnauthorizedOperation").await;
+    let denied = write(
+        &dir,
+        "denied.toml",
+        &format!(
+            "[upstream]\nservers = [\"{}\"]\n[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
+            up.addr,
+            api.url()
+        ),
+    );
+    let (code, checks) = tokio::task::spawn_blocking(move || doctor(&denied, &["--no-connect"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    let ec2 = checks
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().starts_with("ec2 api"))
+        .unwrap();
+    assert_eq!(ec2["ok"], false);
+    assert!(
+        ec2["fix"]
+            .as_str()
+            .unwrap()
+            .contains("deploy/iam/discovery-policy.json"),
+        "{ec2}"
+    );
+    assert_no_leak(&up);
+}

@@ -1,0 +1,339 @@
+//! `bedrock-link doctor`: checks a live setup end to end and says what to fix.
+//!
+//! In order: the EC2 API answers and permits each source; each source has available
+//! endpoints with addresses; every hostname resolves through the resolver to exactly the
+//! expected private IPs; each IP accepts TCP on the endpoint port; each upstream answers.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::config::Config;
+use crate::discovery::{self, DiscoveryError};
+use crate::upstream::{Question, Upstreams};
+
+/// One verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+    /// What to do about a failure.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(check: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    fn fail(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// How to run the checks.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The resolver to ask (default: the first `dns.listen` address).
+    pub resolver: Option<SocketAddr>,
+    /// The endpoints' port for the TCP check.
+    pub port: u16,
+    /// Skip the TCP connection check.
+    pub no_connect: bool,
+    pub timeout: Duration,
+}
+
+/// A name to resolve and the addresses it must resolve to.
+struct Expected {
+    name: String,
+    ipv4: BTreeSet<Ipv4Addr>,
+}
+
+/// Runs every check for `config`.
+pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
+    let mut checks = vec![Check::pass(
+        "configuration",
+        format!(
+            "{} source(s), {} static override(s)",
+            config.sources.len(),
+            config.statics.len()
+        ),
+    )];
+    let mut expected: Vec<Expected> = config
+        .statics
+        .iter()
+        .filter(|s| !s.ipv4.is_empty())
+        .map(|s| Expected {
+            name: probe_name(&s.name.to_string()),
+            ipv4: s.ipv4.iter().copied().collect(),
+        })
+        .collect();
+
+    for source in &config.sources {
+        let label = source.label();
+        match discovery::discover_once(std::slice::from_ref(source)).await {
+            Err((_, e)) => checks.push(api_failure(&label, &e)),
+            Ok(results) => {
+                checks.push(Check::pass(
+                    format!("ec2 api {label}"),
+                    "reachable and permitted",
+                ));
+                let snapshot = &results[0].1;
+                checks.push(endpoints_check(&label, source, snapshot));
+                for (name, ipv4, _) in snapshot.records() {
+                    if !ipv4.is_empty() {
+                        expected.push(Expected {
+                            name: probe_name(&name),
+                            ipv4: ipv4.into_iter().collect(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    let resolver = options
+        .resolver
+        .unwrap_or_else(|| local_address(config.listen[0]));
+    for e in &expected {
+        checks.push(resolve_check(resolver, e, options.timeout).await);
+    }
+    if !options.no_connect {
+        let ips: BTreeSet<Ipv4Addr> = expected
+            .iter()
+            .flat_map(|e| e.ipv4.iter().copied())
+            .collect();
+        for ip in ips {
+            checks.push(
+                connect_check(
+                    SocketAddr::new(IpAddr::V4(ip), options.port),
+                    options.timeout,
+                )
+                .await,
+            );
+        }
+    }
+    for &upstream in &config.upstreams {
+        checks.push(upstream_check(upstream, options.timeout).await);
+    }
+    checks
+}
+
+/// A wildcard name is checked through one name below it.
+fn probe_name(name: &str) -> String {
+    let name = name.trim_end_matches('.');
+    match name.strip_prefix("*.") {
+        Some(base) => format!("doctor-probe.{base}"),
+        None => name.to_string(),
+    }
+}
+
+/// 0.0.0.0 / :: listen addresses are asked on loopback.
+fn local_address(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, listen.port()))
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
+        }
+        _ => listen,
+    }
+}
+
+fn api_failure(label: &str, e: &DiscoveryError) -> Check {
+    let fix = match e {
+        DiscoveryError::AccessDenied { .. } => {
+            "attach deploy/iam/discovery-policy.json (ec2:DescribeVpcEndpoints, ec2:DescribeVpcEndpointServices, ec2:DescribeNetworkInterfaces) to the role bedrock-link runs with"
+        }
+        DiscoveryError::Throttled { .. } => {
+            "the account's EC2 API rate is exhausted: raise refresh, or find what else calls Describe* so often"
+        }
+        DiscoveryError::Unreachable { .. } => {
+            "the EC2 API cannot be reached: check endpoint_url, the route and security group to the EC2 endpoint (or NAT), and credentials"
+        }
+        DiscoveryError::Other { .. } => "see the error; check region, vpc_id and credentials",
+    };
+    Check::fail(format!("ec2 api {label}"), e.to_string(), fix)
+}
+
+fn endpoints_check(
+    label: &str,
+    source: &crate::config::SourceConfig,
+    snapshot: &discovery::Snapshot,
+) -> Check {
+    let name = format!("endpoints {label}");
+    if snapshot.endpoints.is_empty() {
+        let fix = format!(
+            "create interface endpoints for services matching {:?} in {}, or fix services/vpc_id/tags",
+            source.services,
+            source.vpc_id.as_deref().unwrap_or("the tagged VPC")
+        );
+        return Check::fail(name, "no interface endpoint matches", fix);
+    }
+    let unusable: Vec<String> = snapshot
+        .endpoints
+        .iter()
+        .filter(|e| {
+            !e.state.eq_ignore_ascii_case("available") || e.ipv4.is_empty() && e.ipv6.is_empty()
+        })
+        .map(|e| {
+            format!(
+                "{} ({}, {} addresses)",
+                e.id,
+                e.state,
+                e.ipv4.len() + e.ipv6.len()
+            )
+        })
+        .collect();
+    if unusable.is_empty() {
+        let ids: Vec<&str> = snapshot.endpoints.iter().map(|e| e.id.as_str()).collect();
+        Check::pass(
+            name,
+            format!("available with addresses: {}", ids.join(", ")),
+        )
+    } else {
+        Check::fail(
+            name,
+            format!("not usable: {}", unusable.join(", ")),
+            "wait for pending endpoints, or recreate deleted or failed ones",
+        )
+    }
+}
+
+async fn resolve_check(resolver: SocketAddr, e: &Expected, wait: Duration) -> Check {
+    let check = format!("resolve {}", e.name);
+    let mut wire = Vec::new();
+    for label in e.name.split('.').filter(|l| !l.is_empty()) {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.push(0);
+    let question = Question {
+        name_wire: &wire,
+        qtype: 1,
+        qclass: 1,
+        rd: true,
+        ad: false,
+        cd: false,
+        dnssec_ok: false,
+    };
+    let reply = match Upstreams::new(vec![resolver], wait).query(&question).await {
+        Ok(r) => r,
+        Err(err) => {
+            return Check::fail(
+                check,
+                format!("no answer from {resolver}: {err}"),
+                "start bedrock-link, or give --resolver ADDR",
+            );
+        }
+    };
+    let Ok(msg) = Message::from_vec(&reply.bytes) else {
+        return Check::fail(check, "malformed reply", "report this as a bug");
+    };
+    let got: BTreeSet<Ipv4Addr> = msg
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    let rcode = msg.metadata.response_code;
+    if rcode == ResponseCode::NoError && got == e.ipv4 {
+        return Check::pass(check, format!("{} via {resolver}", join(&got)));
+    }
+    let public: Vec<String> = got
+        .iter()
+        .filter(|ip| !is_private(**ip))
+        .map(ToString::to_string)
+        .collect();
+    let detail = format!(
+        "{rcode} {} from {resolver}; expected {}",
+        join(&got),
+        join(&e.ipv4)
+    );
+    let fix = if !public.is_empty() {
+        format!(
+            "{} is public: traffic would leave through NAT. Is the client's resolver bedrock-link (and not the VPC resolver)?",
+            public.join(", ")
+        )
+    } else if rcode == ResponseCode::ServFail {
+        "the resolver has no usable address for this name: check the discovery checks above and /readyz".to_string()
+    } else {
+        "the resolver's table differs from EC2: wait one refresh, or check for a static override of this name".to_string()
+    };
+    Check::fail(check, detail, fix)
+}
+
+async fn connect_check(addr: SocketAddr, wait: Duration) -> Check {
+    let check = format!("connect {addr}");
+    match timeout(wait, TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Check::pass(check, "TCP connection accepted"),
+        Ok(Err(e)) => Check::fail(
+            check,
+            e.to_string(),
+            "check the peering routes both ways and the endpoint security group (443 from the app CIDRs)",
+        ),
+        Err(_) => Check::fail(
+            check,
+            format!("no answer within {wait:?}"),
+            "check the peering routes both ways and the endpoint security group (443 from the app CIDRs)",
+        ),
+    }
+}
+
+async fn upstream_check(upstream: SocketAddr, wait: Duration) -> Check {
+    let check = format!("upstream {upstream}");
+    // The root's NS: any resolver can answer it, and any RCODE shows it is alive.
+    let question = Question {
+        name_wire: &[0],
+        qtype: u16::from(RecordType::NS),
+        qclass: 1,
+        rd: true,
+        ad: false,
+        cd: false,
+        dnssec_ok: false,
+    };
+    match Upstreams::new(vec![upstream], wait).query(&question).await {
+        Ok(_) => Check::pass(check, "answering"),
+        Err(e) => Check::fail(
+            check,
+            e.to_string(),
+            "forwarded names get SERVFAIL: check upstream.servers (\"auto\" is 169.254.169.253)",
+        ),
+    }
+}
+
+fn is_private(ip: Ipv4Addr) -> bool {
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
+}
+
+fn join(ips: &BTreeSet<Ipv4Addr>) -> String {
+    if ips.is_empty() {
+        return "(none)".into();
+    }
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
