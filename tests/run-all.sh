@@ -42,7 +42,9 @@ fi
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
 
 cargo build --locked --bins
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export BIN="$TARGET_DIR/debug/bedrock-link"
 bash tests/smoke-dig.sh
-BEDROCK_LINK_BIN="$(pwd)/${CARGO_TARGET_DIR:-target}/debug/bedrock-link" CHECKOV="$CHECKOV_VENV/bin/checkov" \
+BEDROCK_LINK_BIN="$BIN" CHECKOV="$CHECKOV_VENV/bin/checkov" \
   "$IAC_VENV/bin/pytest" -q -p no:cacheprovider tests/iac
 cargo test --locked --all-targets

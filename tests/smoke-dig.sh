@@ -3,7 +3,7 @@
 # both on loopback ports chosen here. Prints one line per check and "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN="${BIN:-${CARGO_TARGET_DIR:-target}/debug/bedrock-link}"
+BIN="${BIN:-$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/bedrock-link}"
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
