@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v dig >/dev/null || need+=(dnsutils)
+command -v curl >/dev/null || need+=(curl)
+command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,4 +49,7 @@ export BIN="$TARGET_DIR/debug/bedrock-link"
 bash tests/smoke-dig.sh
 BEDROCK_LINK_BIN="$BIN" CHECKOV="$CHECKOV_VENV/bin/checkov" \
   "$IAC_VENV/bin/pytest" -q -p no:cacheprovider tests/iac
+# The two-region network in namespaces (root only; skipped with a notice otherwise, unless
+# BEDROCK_LINK_E2E_REQUIRED=1, which CI sets).
+bash tests/e2e/two-regions.sh
 cargo test --locked --all-targets
