@@ -216,6 +216,14 @@ code=$?
 [ $code = 1 ] && grep -q "FAIL  endpoints" "$WORK/doctor-broken.txt" && grep -q "PASS  resolve $AGENT" "$WORK/doctor-broken.txt"
 scenario "doctor fails the deleted endpoint and passes the rest" $? "exit $code: $(grep FAIL "$WORK/doctor-broken.txt" | head -1 | cut -c1-90)"
 
+# 6b. The endpoint is recreated: served again (recovery).
+NEW_EP=$(ec2 "print(ec2.create_vpc_endpoint(VpcId='$VPC', ServiceName='com.amazonaws.ap-southeast-2.bedrock-runtime', VpcEndpointType='Interface', SubnetIds=[s['SubnetId'] for s in ec2.describe_subnets(Filters=[{'Name': 'vpc-id', 'Values': ['$VPC']}])['Subnets']])['VpcEndpoint']['VpcEndpointId'])")
+NEW_IPS=$(eni_ips "$NEW_EP")
+for ip in $NEW_IPS; do place_ip "$ip"; done
+t=$(until_ok bash -c "[ \"\$(ip netns exec $APP dig @10.10.0.1 +short $RUNTIME | sort | xargs)\" = \"$(expect "$NEW_IPS")\" ]")
+[ -n "$t" ] && [[ "$(in_app curl -s --max-time 3 "http://$RUNTIME:443/")" == endpoint* ]]
+scenario "a recreated endpoint is served again (recovery)" $? "after ${t:-never} ms"
+
 # 7. The VPC resolver stops: forwarded names SERVFAIL quickly, Bedrock names keep working.
 kill "$DNSMASQ_PID"; wait "$DNSMASQ_PID" 2>/dev/null
 start=$(now_ms); code=$(rcode nothing-cached.example.com); took=$(( $(now_ms) - start ))
