@@ -134,12 +134,10 @@ impl RecordTable {
         if self.scopes.is_empty() {
             return Lookup::NotOurs;
         }
-        let text = qname.to_string();
-        let text = text.trim_end_matches('.');
         let claimed = self
             .scopes
             .iter()
-            .any(|(region, patterns)| crate::discovery::pattern::in_scope(patterns, region, text));
+            .any(|(region, patterns)| crate::discovery::pattern::in_scope(patterns, region, qname));
         if claimed {
             Lookup::Unavailable
         } else {

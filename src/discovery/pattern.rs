@@ -1,6 +1,8 @@
 //! Service patterns: globs over a service's short name (`bedrock*`), and the DNS scope they
 //! claim in a region (`bedrock*.<region>.amazonaws.com` and everything below).
 
+use hickory_proto::rr::Name;
+
 /// Whether `name` matches the glob `pattern` (`*` any run, `?` one character). Both are
 /// compared as given; callers lower-case them.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -51,18 +53,24 @@ pub fn service_matches(patterns: &[String], service: &str, region: &str) -> bool
     patterns.iter().any(|p| glob_match(p, &short))
 }
 
-/// Whether a lower-case query name (no trailing dot) falls in the scope the patterns claim in
-/// `region`: its label just left of `.<region>.amazonaws.com` matches a pattern.
-pub fn in_scope(patterns: &[String], region: &str, qname: &str) -> bool {
-    let Some(head) = qname
-        .strip_suffix(".amazonaws.com")
-        .and_then(|h| h.strip_suffix(region))
-        .and_then(|h| h.strip_suffix('.'))
-    else {
+/// Whether a lower-case query name falls in the scope the patterns claim in `region`: its
+/// label just left of `.<region>.amazonaws.com` matches a pattern. Walks the labels from the
+/// right without allocating (it runs for every forwarded query).
+pub fn in_scope(patterns: &[String], region: &str, qname: &Name) -> bool {
+    let mut labels = qname.iter().rev();
+    let suffix = ["com", "amazonaws", region];
+    if !suffix.iter().all(|want| {
+        labels
+            .next()
+            .is_some_and(|l| l.eq_ignore_ascii_case(want.as_bytes()))
+    }) {
+        return false;
+    }
+    let Some(service) = labels.next().and_then(|l| std::str::from_utf8(l).ok()) else {
         return false;
     };
-    let service_label = head.rsplit('.').next().unwrap_or(head);
-    patterns.iter().any(|p| glob_match(p, service_label))
+    // The name is a `LowerName`'s: already lower case, like the patterns.
+    patterns.iter().any(|p| glob_match(p, service))
 }
 
 #[cfg(test)]
@@ -114,10 +122,15 @@ mod tests {
         ));
     }
 
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
     #[test]
     fn scopes() {
         let p = vec!["bedrock*".to_string()];
         let r = "ap-southeast-2";
+        let in_scope = |p: &[String], r: &str, q: &str| in_scope(p, r, &name(q));
         assert!(in_scope(
             &p,
             r,
