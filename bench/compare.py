@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: bedrock-link against dnsmasq, Unbound (1 thread) and dnsdist doing
+the same job on loopback: override bedrock-runtime.ap-southeast-2.amazonaws.com with two
+private IPs and forward everything else to a stand-in upstream (Unbound with local data: a
+zone of cacheable answers and a zone of TTL-0 answers).
+
+Three workloads, each server in turn (never two at once):
+  override     the overridden name
+  cache-hit    2000 forwarded names with a long TTL (cache warmed first)
+  pass-through 2000 forwarded names with TTL 0 (every query goes upstream)
+
+Per server and workload: QPS at saturation, CPU microseconds per answered query at a fixed
+offered rate (from /proc/PID/stat), p99 latency at that rate (from dnsperf -v), peak RSS
+(VmHWM). Then bedrock-link's ratio to the best peer per column. Loopback only; every load is
+bounded by dnsperf's -l; every process is stopped at the end.
+
+Usage: compare.py BEDROCK_LINK_BINARY [--seconds 5] [--rate 20000] [--runs 1] [--json FILE]
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+OVERRIDE = "bedrock-runtime.ap-southeast-2.amazonaws.com"
+OVERRIDE_IPS = ["10.1.0.10", "10.1.1.10"]
+NAMES = 2000
+UPSTREAM_PORT = 5390
+PORTS = {"bedrock-link": 5301, "dnsmasq": 5302, "unbound": 5303, "dnsdist": 5304}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free(port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            sys.exit(f"port {port} is taken: stop whatever listens there")
+        finally:
+            s.close()
+
+
+def upstream_conf(work):
+    lines = [
+        "server:",
+        f"  interface: 127.0.0.1@{UPSTREAM_PORT}",
+        "  num-threads: 1", "  do-daemonize: no", "  use-syslog: no", "  chroot: \"\"",
+        "  username: \"\"", "  pidfile: \"\"", "  access-control: 127.0.0.0/8 allow",
+        "  verbosity: 0", "  do-ip6: no",
+        '  local-zone: "cache.bench." static', '  local-zone: "pass.bench." static',
+    ]
+    for i in range(NAMES):
+        lines.append(f'  local-data: "n{i}.cache.bench. 86400 IN A 192.0.2.{i % 250 + 1}"')
+        lines.append(f'  local-data: "n{i}.pass.bench. 0 IN A 198.51.100.{i % 250 + 1}"')
+    path = os.path.join(work, "upstream.conf")
+    open(path, "w").write("\n".join(lines) + "\n")
+    return ["unbound", "-d", "-c", path]
+
+
+def server_commands(work, binary):
+    port = PORTS
+    bl = os.path.join(work, "bedrock-link.toml")
+    open(bl, "w").write(
+        f'[dns]\nlisten = ["127.0.0.1:{port["bedrock-link"]}"]\n'
+        f'[upstream]\nservers = ["127.0.0.1:{UPSTREAM_PORT}"]\ncache_size = 10000\n'
+        f'[[static]]\nname = "{OVERRIDE}"\nipv4 = {json.dumps(OVERRIDE_IPS)}\n'
+    )
+    ub = os.path.join(work, "unbound.conf")
+    open(ub, "w").write("\n".join([
+        "server:",
+        f"  interface: 127.0.0.1@{port['unbound']}",
+        "  num-threads: 1", "  do-daemonize: no", "  use-syslog: no", '  chroot: ""',
+        '  username: ""', '  pidfile: ""', "  access-control: 127.0.0.0/8 allow",
+        "  do-not-query-localhost: no", "  verbosity: 0", "  do-ip6: no",
+        "  msg-cache-size: 16m", "  rrset-cache-size: 32m",
+        f'  local-zone: "{OVERRIDE}." static',
+        *[f'  local-data: "{OVERRIDE}. 30 IN A {ip}"' for ip in OVERRIDE_IPS],
+        "forward-zone:", '  name: "."', f"  forward-addr: 127.0.0.1@{UPSTREAM_PORT}",
+    ]) + "\n")
+    dd = os.path.join(work, "dnsdist.conf")
+    open(dd, "w").write("\n".join([
+        f'setLocal("127.0.0.1:{port["dnsdist"]}")',
+        f'newServer({{address="127.0.0.1:{UPSTREAM_PORT}"}})',
+        "pc = newPacketCache(10000, {maxTTL=86400, minTTL=0})",
+        'getPool(""):setCache(pc)',
+        f'addAction(QNameRule("{OVERRIDE}."), SpoofAction({{"{OVERRIDE_IPS[0]}", "{OVERRIDE_IPS[1]}"}}))',
+        'setACL({"127.0.0.0/8"})',
+    ]) + "\n")
+    return {
+        "bedrock-link": [binary, "dns", "serve", "--config", bl],
+        "dnsmasq": ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                    "--listen-address=127.0.0.1", f"--port={port['dnsmasq']}", f"--server=127.0.0.1#{UPSTREAM_PORT}",
+                    "--cache-size=10000", "--pid-file=", "--conf-file=/dev/null", "--user=root",
+                    *[f"--address=/{OVERRIDE}/{ip}" for ip in OVERRIDE_IPS]],
+        "unbound": ["unbound", "-d", "-c", ub],
+        "dnsdist": ["dnsdist", "--supervised", "--disable-syslog", "-C", dd],
+    }
+
+
+def start(cmd, log):
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    return proc
+
+
+def wait_answering(port, name):
+    for _ in range(100):
+        r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1", "+tries=1", name],
+                           capture_output=True, text=True)
+        if r.stdout.strip():
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing answers {name} on port {port}")
+
+
+def cpu_ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def peak_rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def dnsperf(port, data, seconds, rate=None, verbose=False):
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", data, "-l", str(seconds),
+           "-c", "8", "-T", "1", "-q", "200", "-t", "2"]
+    if rate:
+        cmd += ["-Q", str(rate)]
+    if verbose:
+        cmd += ["-v"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    completed = int(re.search(r"Queries completed:\s+(\d+)", out).group(1))
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
+    latencies = [float(m) for m in re.findall(r"^> \S+ .* ([\d.]+)$", out, re.M)] if verbose else []
+    return completed, qps, latencies
+
+
+def measure(name, pid, port, data, seconds, rate):
+    _, qps, _ = dnsperf(port, data, seconds)
+    before = cpu_ticks(pid)
+    completed, _, latencies = dnsperf(port, data, seconds, rate=rate, verbose=True)
+    cpu_us = (cpu_ticks(pid) - before) * 1e6 / CLK_TCK
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan")
+    return {"qps": qps, "cpu_us_per_query": cpu_us / max(completed, 1), "p99_ms": p99}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rate", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--json")
+    ap.add_argument("--only", help="comma-separated servers to run")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="bedrock-link-bench-")
+    data = {
+        "override": os.path.join(work, "override.txt"),
+        "cache-hit": os.path.join(work, "cache.txt"),
+        "pass-through": os.path.join(work, "pass.txt"),
+    }
+    open(data["override"], "w").write(f"{OVERRIDE} A\n" * 100)
+    open(data["cache-hit"], "w").write("".join(f"n{i}.cache.bench A\n" for i in range(NAMES)))
+    open(data["pass-through"], "w").write("".join(f"n{i}.pass.bench A\n" for i in range(NAMES)))
+
+    for port in [UPSTREAM_PORT, *PORTS.values()]:
+        free(port)
+    procs = []
+    log = open(os.path.join(work, "servers.log"), "w")
+
+    def stop_all(*_):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(1)))
+    results = {}
+    try:
+        procs.append(start(upstream_conf(work), log))
+        wait_answering(UPSTREAM_PORT, "n1.cache.bench")
+        servers = server_commands(work, args.binary)
+        chosen = args.only.split(",") if args.only else list(servers)
+        for run in range(args.runs):
+            for name in chosen:
+                proc = start(servers[name], log)
+                procs.append(proc)
+                try:
+                    wait_answering(PORTS[name], OVERRIDE)
+                    dnsperf(PORTS[name], data["cache-hit"], 2)  # warm the cache
+                    for workload, path in data.items():
+                        r = measure(name, proc.pid, PORTS[name], path, args.seconds, args.rate)
+                        r["peak_rss_mib"] = peak_rss_kib(proc.pid) / 1024
+                        results.setdefault(workload, {}).setdefault(name, []).append(r)
+                        print(f"run {run + 1} {name:12} {workload:12} qps={r['qps']:9.0f} "
+                              f"cpu={r['cpu_us_per_query']:6.2f}us p99={r['p99_ms']:6.3f}ms "
+                              f"rss={r['peak_rss_mib']:5.1f}MiB", flush=True)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(timeout=10)
+    finally:
+        stop_all()
+
+    columns = [("qps", "QPS", max), ("cpu_us_per_query", "CPU us/q", min), ("p99_ms", "p99 ms", min), ("peak_rss_mib", "RSS MiB", min)]
+    print(f"\nmedian of {args.runs} run(s); {args.seconds}s per measurement; fixed rate {args.rate} q/s for CPU and p99")
+    summary = {}
+    for workload, by_server in results.items():
+        print(f"\n{workload}")
+        print(f"  {'server':12} " + " ".join(f"{label:>10}" for _, label, _ in columns))
+        med = {s: {k: statistics.median(r[k] for r in rs) for k, _, _ in columns} for s, rs in by_server.items()}
+        for server, m in med.items():
+            print(f"  {server:12} " + " ".join(f"{m[k]:10.2f}" for k, _, _ in columns))
+        peers = {s: m for s, m in med.items() if s != "bedrock-link"}
+        if "bedrock-link" in med and peers:
+            ratios = {}
+            for key, label, best in columns:
+                best_peer = best(p[key] for p in peers.values())
+                ratios[key] = med["bedrock-link"][key] / best_peer if best_peer else float("nan")
+            print(f"  {'ratio':12} " + " ".join(f"{ratios[k]:9.2f}x" for k, _, _ in columns) + "   (bedrock-link / best peer)")
+            summary[workload] = {"median": med, "ratio_to_best_peer": ratios}
+    if args.json:
+        json.dump({"results": results, "summary": summary}, open(args.json, "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()
