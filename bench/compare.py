@@ -87,7 +87,8 @@ def server_commands(work, binary):
     dd = os.path.join(work, "dnsdist.conf")
     open(dd, "w").write("\n".join([
         f'setLocal("127.0.0.1:{port["dnsdist"]}")',
-        f'newServer({{address="127.0.0.1:{UPSTREAM_PORT}"}})',
+        # The stand-in upstream is offline: health-check a name it serves, not a.root-servers.net.
+        f'newServer({{address="127.0.0.1:{UPSTREAM_PORT}", checkName="n1.cache.bench."}})',
         "pc = newPacketCache(10000, {maxTTL=86400, minTTL=0})",
         'getPool(""):setCache(pc)',
         f'addAction(QNameRule("{OVERRIDE}."), SpoofAction({{"{OVERRIDE_IPS[0]}", "{OVERRIDE_IPS[1]}"}}))',
