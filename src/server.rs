@@ -1,7 +1,8 @@
 //! The DNS listeners: UDP and TCP on every listen address, feeding the [`Handler`].
 //!
 //! UDP answers whatever [`Handler::begin`] settles inline and spawns a task only for a query
-//! that must go upstream. TCP runs one task per connection (bounded in number, closed when
+//! that must go upstream. Each listen address gets one UDP socket per core (SO_REUSEPORT),
+//! each with its own receive loop, so the kernel spreads queries over the cores. TCP runs one task per connection (bounded in number, closed when
 //! idle), answering its queries in order.
 
 use std::io;
@@ -56,24 +57,29 @@ impl Server {
         let tracker = TaskTracker::new();
         let mut local_addrs = Vec::new();
         let mut bound = Vec::new();
+        let per_address = udp_sockets_per_address();
         for &addr in listen {
-            let (udp, tcp) = bind_pair(addr)?;
-            local_addrs.push(udp.local_addr().map_err(|source| BindError {
+            let (udp, tcp) = bind_pair(addr, per_address)?;
+            let local = udp[0].local_addr().map_err(|source| BindError {
                 addr,
                 transport: "udp",
                 source,
-            })?);
+            })?;
+            local_addrs.push(local);
             bound.push((udp, tcp));
         }
         // Spawn only once everything is bound, so a failure leaves nothing running.
         let connections = Arc::new(Semaphore::new(limits.max_tcp_connections));
         for (udp, tcp) in bound {
-            tracker.spawn(serve_udp(
-                Arc::new(udp),
-                handler.clone(),
-                shutdown.clone(),
-                tracker.clone(),
-            ));
+            for socket in udp {
+                let socket = Arc::new(socket);
+                tracker.spawn(serve_udp(
+                    socket,
+                    handler.clone(),
+                    shutdown.clone(),
+                    tracker.clone(),
+                ));
+            }
             tracker.spawn(serve_tcp(
                 tcp,
                 handler.clone(),
@@ -104,26 +110,29 @@ impl Server {
     }
 }
 
-/// Binds a UDP socket and a TCP listener on the same address and port.
-fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindError> {
+/// UDP sockets per listen address: one per core the runtime can use, at most 8.
+fn udp_sockets_per_address() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Binds `count` UDP sockets (SO_REUSEPORT) and a TCP listener on the same address and port.
+fn bind_pair(addr: SocketAddr, count: usize) -> Result<(Vec<UdpSocket>, TcpListener), BindError> {
+    let udp_err = |source| BindError {
+        addr,
+        transport: "udp",
+        source,
+    };
     // With port 0 the kernel picks the UDP port; TCP may find it taken, so try a few times.
     let attempts = if addr.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = bind_udp(addr).map_err(|source| BindError {
-            addr,
-            transport: "udp",
-            source,
-        })?;
-        let port = udp
-            .local_addr()
-            .map_err(|source| BindError {
-                addr,
-                transport: "udp",
-                source,
-            })?
-            .port();
-        match bind_tcp(SocketAddr::new(addr.ip(), port)) {
+        let first = bind_udp(addr).map_err(udp_err)?;
+        let bound = SocketAddr::new(addr.ip(), first.local_addr().map_err(udp_err)?.port());
+        let mut udp = vec![first];
+        for _ in 1..count {
+            udp.push(bind_udp(bound).map_err(udp_err)?);
+        }
+        match bind_tcp(bound) {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(source) => last = Some(source),
         }
@@ -147,6 +156,8 @@ fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Sock
 
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    // Several sockets share the port (one loop each); Linux groups only sockets of one user.
+    socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
 }

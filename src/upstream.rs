@@ -18,6 +18,9 @@ use crate::wire;
 
 /// EDNS payload size we advertise upstream (DNS flag day 2020).
 pub const UPSTREAM_PAYLOAD: u16 = 1232;
+/// Receive buffer for an upstream UDP reply: room for what we advertise and then some. A
+/// datagram that fills it is taken as oversized and the query is retried over TCP.
+const UDP_REPLY_BUFFER: usize = 4096;
 
 /// Why no upstream answered.
 #[derive(Debug, thiserror::Error)]
@@ -123,14 +126,15 @@ impl Upstreams {
 
 /// One server: UDP, then TCP if the UDP reply was truncated.
 async fn ask(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
-    let reply = ask_udp(server, question).await?;
-    if !wire::is_truncated(&reply.bytes) {
-        return Ok(reply);
+    match ask_udp(server, question).await? {
+        Some(reply) if !wire::is_truncated(&reply.bytes) => Ok(reply),
+        // Truncated, or larger than we advertised: ask again over TCP.
+        _ => ask_tcp(server, question).await,
     }
-    ask_tcp(server, question).await
 }
 
-async fn ask_udp(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
+/// One UDP exchange; `None` when the reply did not fit the buffer.
+async fn ask_udp(server: SocketAddr, question: &Question<'_>) -> io::Result<Option<Reply>> {
     let local: SocketAddr = if server.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -140,17 +144,20 @@ async fn ask_udp(server: SocketAddr, question: &Question<'_>) -> io::Result<Repl
     socket.connect(server).await?;
     let id: u16 = rand::random();
     socket.send(&question.encode(id)).await?;
-    let mut buf = vec![0u8; 65_535];
+    let mut buf = vec![0u8; UDP_REPLY_BUFFER];
     loop {
         // ConnectionRefused here is an ICMP error: nothing listens at the server's port.
         let n = socket.recv(&mut buf).await?;
         if let Some(q) = question.is_answered_by(&buf[..n], id) {
+            if n == buf.len() {
+                return Ok(None);
+            }
             buf.truncate(n);
-            return Ok(Reply {
+            return Ok(Some(Reply {
                 bytes: buf,
                 question_end: q.end(),
                 server,
-            });
+            }));
         }
         // Not ours (wrong ID or question): ignore it and keep waiting for the real reply.
     }

@@ -391,3 +391,28 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
         .map(|d| std::path::Path::new(d).join(cmd))
         .find(|p| p.is_file())
 }
+
+#[tokio::test]
+async fn an_upstream_reply_larger_than_advertised_is_fetched_again_over_tcp() {
+    let up = TestUpstream::start().await;
+    // 300 A records: about 4.8 KB in one UDP datagram, far past the 1232 bytes we advertise.
+    let ips: Vec<_> = (0..300u16)
+        .map(|i| std::net::Ipv4Addr::new(192, 0, 2 + (i / 250) as u8, (i % 250) as u8))
+        .collect();
+    up.rule(
+        "huge.example.test",
+        Behaviour::Answer {
+            ips: ips.clone(),
+            ttl: 60,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let reply = tcp(addr, &query_msg("huge.example.test.", RecordType::A, None)).await;
+    assert_eq!(
+        reply.answers.len(),
+        300,
+        "the whole answer, fetched over TCP"
+    );
+    let seen = up.seen_for("huge.example.test");
+    assert!(seen.iter().any(|s| s.tcp), "retried over TCP: {seen:?}");
+}
