@@ -58,14 +58,25 @@ fn benches(c: &mut Criterion) {
     let miss = LowerName::new(&Name::from_ascii("www.example.com.").unwrap());
     let scoped =
         LowerName::new(&Name::from_ascii("bedrock-runtime.ap-southeast-2.amazonaws.com.").unwrap());
+    // The query path's form: the lower-case wire name, no allocation.
+    let wire = |n: &LowerName| {
+        let mut w = Vec::new();
+        for label in n.iter() {
+            w.push(label.len() as u8);
+            w.extend_from_slice(label);
+        }
+        w.push(0);
+        w
+    };
+    let (hit, miss, scoped) = (wire(&hit), wire(&miss), wire(&scoped));
     c.bench_function("table lookup: override", |b| {
-        b.iter(|| t.lookup(black_box(&hit)))
+        b.iter(|| t.lookup_wire(black_box(&hit)))
     });
     c.bench_function("table lookup: forwarded name", |b| {
-        b.iter(|| t.lookup(black_box(&miss)))
+        b.iter(|| t.lookup_wire(black_box(&miss)))
     });
     c.bench_function("table lookup: scope, not yet discovered", |b| {
-        b.iter(|| t.lookup(black_box(&scoped)))
+        b.iter(|| t.lookup_wire(black_box(&scoped)))
     });
 
     let raw = query("WWW.Example.com.");

@@ -148,7 +148,13 @@ impl Handler {
         }
 
         if req.query.query_class() == DNSClass::IN {
-            let lookup = self.tables.current().lookup(&req.qname);
+            // The question's name, lower-cased on the stack: the table's key form.
+            let mut lower = [0u8; 256];
+            let name = &raw[req.question.name.clone()];
+            let lower = &mut lower[..name.len()];
+            lower.copy_from_slice(name);
+            lower.make_ascii_lowercase();
+            let lookup = self.tables.current().lookup_wire(lower);
             let unavailable = match &lookup {
                 Lookup::Records { addrs, .. } => addrs.is_empty(),
                 Lookup::Unavailable => true,

@@ -59,9 +59,21 @@ pub enum Lookup {
 /// Immutable map from lower-case names to their records.
 #[derive(Debug, Default)]
 pub struct RecordTable {
-    nodes: HashMap<LowerName, Node>,
+    /// Keyed by lower-case wire name (see [`wire_key`]).
+    nodes: HashMap<Box<[u8]>, Node>,
     /// Discovery scopes: (region, service patterns).
     scopes: Vec<(String, Vec<String>)>,
+}
+
+/// A name's lower-case wire form (labels with length bytes, then the root): the table's key.
+fn wire_key(name: &Name) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        key.push(label.len() as u8);
+        key.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    key.push(0);
+    key.into_boxed_slice()
 }
 
 impl RecordTable {
@@ -69,10 +81,12 @@ impl RecordTable {
     pub fn insert(&mut self, name: &Name, addrs: Addresses) {
         let addrs = Arc::new(addrs);
         if name.is_wildcard() {
-            let base = LowerName::new(&name.base_name());
-            self.nodes.entry(base).or_default().wildcard = Some(addrs);
+            self.nodes
+                .entry(wire_key(&name.base_name()))
+                .or_default()
+                .wildcard = Some(addrs);
         } else {
-            self.nodes.entry(LowerName::new(name)).or_default().exact = Some(addrs);
+            self.nodes.entry(wire_key(name)).or_default().exact = Some(addrs);
         }
     }
 
@@ -95,49 +109,58 @@ impl RecordTable {
 
     /// Decides how a query for `qname` is answered.
     pub fn lookup(&self, qname: &LowerName) -> Lookup {
+        self.lookup_wire(&wire_key(qname))
+    }
+
+    /// [`Self::lookup`] for a lower-case, uncompressed wire name (the query path's form: no
+    /// allocation). Anything that is not such a name is not ours.
+    pub fn lookup_wire(&self, qname: &[u8]) -> Lookup {
         if self.is_empty() {
             return Lookup::NotOurs;
         }
-        let labels = qname.num_labels();
-        // Walk from the name itself up to its parent zones; the closest one decides.
-        let mut name = qname.clone();
-        loop {
-            if let Some(node) = self.nodes.get(&name) {
-                let here = name.num_labels();
-                if here == labels {
-                    return match &node.exact {
-                        Some(addrs) => Lookup::Records {
-                            addrs: addrs.clone(),
-                            zone_labels: here,
-                        },
-                        None => Lookup::NoData { zone_labels: here },
-                    };
-                }
-                return match &node.wildcard {
-                    Some(addrs) => Lookup::Records {
-                        addrs: addrs.clone(),
-                        zone_labels: here,
-                    },
-                    None => Lookup::NxDomain { zone_labels: here },
-                };
+        // Where each label starts; a name has at most 127 labels.
+        let mut starts = [0usize; 128];
+        let mut labels = 0;
+        let mut pos = 0;
+        while let Some(&len) = qname.get(pos) {
+            if len == 0 {
+                break;
             }
-            if name.is_root() {
-                return self.scope_lookup(qname);
+            if labels == starts.len() || len > 63 {
+                return Lookup::NotOurs;
             }
-            name = name.base_name();
+            starts[labels] = pos;
+            labels += 1;
+            pos += 1 + usize::from(len);
         }
-    }
-}
-
-impl RecordTable {
-    fn scope_lookup(&self, qname: &LowerName) -> Lookup {
-        if self.scopes.is_empty() {
+        if qname.get(pos) != Some(&0) {
             return Lookup::NotOurs;
         }
-        let claimed = self
-            .scopes
-            .iter()
-            .any(|(region, patterns)| crate::discovery::pattern::in_scope(patterns, region, qname));
+        // Walk from the name itself up to its parent zones; the closest one decides.
+        // Each label's start, then the root's: the suffixes from the whole name up to ".".
+        for (skipped, start) in starts[..labels].iter().copied().chain([pos]).enumerate() {
+            let suffix = &qname[start..];
+            let Some(node) = self.nodes.get(suffix) else {
+                continue;
+            };
+            let here = (labels - skipped) as u8;
+            let (own, none) = if skipped == 0 {
+                (&node.exact, Lookup::NoData { zone_labels: here })
+            } else {
+                (&node.wildcard, Lookup::NxDomain { zone_labels: here })
+            };
+            return match own {
+                Some(addrs) => Lookup::Records {
+                    addrs: addrs.clone(),
+                    zone_labels: here,
+                },
+                None => none,
+            };
+        }
+        let label = |i: usize| &qname[starts[i] + 1..starts[i] + 1 + usize::from(qname[starts[i]])];
+        let claimed = self.scopes.iter().any(|(region, patterns)| {
+            crate::discovery::pattern::in_scope(patterns, region, (0..labels).rev().map(label))
+        });
         if claimed {
             Lookup::Unavailable
         } else {

@@ -1,8 +1,6 @@
 //! Service patterns: globs over a service's short name (`bedrock*`), and the DNS scope they
 //! claim in a region (`bedrock*.<region>.amazonaws.com` and everything below).
 
-use hickory_proto::rr::Name;
-
 /// Whether `name` matches the glob `pattern` (`*` any run, `?` one character). Both are
 /// compared as given; callers lower-case them.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -54,22 +52,28 @@ pub fn service_matches(patterns: &[String], service: &str, region: &str) -> bool
 }
 
 /// Whether a lower-case query name falls in the scope the patterns claim in `region`: its
-/// label just left of `.<region>.amazonaws.com` matches a pattern. Walks the labels from the
-/// right without allocating (it runs for every forwarded query).
-pub fn in_scope(patterns: &[String], region: &str, qname: &Name) -> bool {
-    let mut labels = qname.iter().rev();
+/// label just left of `.<region>.amazonaws.com` matches a pattern. Takes the name's labels
+/// from the right, so the query path can pass slices of the query itself (no allocation).
+pub fn in_scope<'a>(
+    patterns: &[String],
+    region: &str,
+    mut labels_from_right: impl Iterator<Item = &'a [u8]>,
+) -> bool {
     let suffix = ["com", "amazonaws", region];
     if !suffix.iter().all(|want| {
-        labels
+        labels_from_right
             .next()
             .is_some_and(|l| l.eq_ignore_ascii_case(want.as_bytes()))
     }) {
         return false;
     }
-    let Some(service) = labels.next().and_then(|l| std::str::from_utf8(l).ok()) else {
+    let Some(service) = labels_from_right
+        .next()
+        .and_then(|l| std::str::from_utf8(l).ok())
+    else {
         return false;
     };
-    // The name is a `LowerName`'s: already lower case, like the patterns.
+    // The labels are a lower-case name's, like the patterns.
     patterns.iter().any(|p| glob_match(p, service))
 }
 
@@ -122,6 +126,8 @@ mod tests {
         ));
     }
 
+    use hickory_proto::rr::Name;
+
     fn name(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
     }
@@ -130,7 +136,7 @@ mod tests {
     fn scopes() {
         let p = vec!["bedrock*".to_string()];
         let r = "ap-southeast-2";
-        let in_scope = |p: &[String], r: &str, q: &str| in_scope(p, r, &name(q));
+        let in_scope = |p: &[String], r: &str, q: &str| in_scope(p, r, name(q).iter().rev());
         assert!(in_scope(
             &p,
             r,
