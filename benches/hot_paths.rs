@@ -59,15 +59,7 @@ fn benches(c: &mut Criterion) {
     let scoped =
         LowerName::new(&Name::from_ascii("bedrock-runtime.ap-southeast-2.amazonaws.com.").unwrap());
     // The query path's form: the lower-case wire name, no allocation.
-    let wire = |n: &LowerName| {
-        let mut w = Vec::new();
-        for label in n.iter() {
-            w.push(label.len() as u8);
-            w.extend_from_slice(label);
-        }
-        w.push(0);
-        w
-    };
+    let wire = |n: &LowerName| bedrock_link::records::wire_key(n);
     let (hit, miss, scoped) = (wire(&hit), wire(&miss), wire(&scoped));
     c.bench_function("table lookup: override", |b| {
         b.iter(|| t.lookup_wire(black_box(&hit)))

@@ -66,7 +66,7 @@ pub struct RecordTable {
 }
 
 /// A name's lower-case wire form (labels with length bytes, then the root): the table's key.
-fn wire_key(name: &Name) -> Box<[u8]> {
+pub fn wire_key(name: &Name) -> Box<[u8]> {
     let mut key = Vec::with_capacity(name.len() + 2);
     for label in name.iter() {
         key.push(label.len() as u8);
