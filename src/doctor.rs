@@ -99,8 +99,8 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
                 for (name, ipv4, _) in snapshot.records() {
                     if !ipv4.is_empty() {
                         expected.push(Expected {
-                            name: probe_name(&name),
-                            ipv4: ipv4.into_iter().collect(),
+                            name: probe_name(name),
+                            ipv4: ipv4.iter().copied().collect(),
                         });
                     }
                 }

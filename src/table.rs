@@ -148,8 +148,8 @@ mod tests {
         );
         assert!(!tables.all_sources_fresh());
 
-        src.record_success(Snapshot {
-            endpoints: vec![
+        src.record_success(Snapshot::new(
+            vec![
                 endpoint(
                     "s3",
                     &["s3.us-east-1.amazonaws.com", "*.s3.us-east-1.amazonaws.com"],
@@ -161,8 +161,8 @@ mod tests {
                     [10, 0, 0, 2],
                 ),
             ],
-            duration: Duration::ZERO,
-        });
+            Duration::ZERO,
+        ));
         tables.rebuild();
         assert!(tables.all_sources_fresh());
         assert_eq!(
@@ -179,14 +179,14 @@ mod tests {
         );
 
         // The api.aws endpoint goes away: its name stays ours, with no address (fail closed).
-        src.record_success(Snapshot {
-            endpoints: vec![endpoint(
+        src.record_success(Snapshot::new(
+            vec![endpoint(
                 "s3",
                 &["s3.us-east-1.amazonaws.com"],
                 [10, 0, 0, 1],
             )],
-            duration: Duration::ZERO,
-        });
+            Duration::ZERO,
+        ));
         tables.rebuild();
         match lookup(&tables, "bedrock-mantle.us-east-1.api.aws.") {
             Lookup::Records { addrs, .. } => assert!(addrs.is_empty()),
@@ -203,8 +203,8 @@ mod tests {
             ipv6: vec![],
         }];
         let tables = Tables::new(statics, vec![src.clone()], Arc::new(Metrics::new()));
-        src.record_success(Snapshot {
-            endpoints: vec![
+        src.record_success(Snapshot::new(
+            vec![
                 endpoint(
                     "bedrock",
                     &["bedrock.us-east-1.amazonaws.com"],
@@ -216,8 +216,8 @@ mod tests {
                     [10, 0, 0, 4],
                 ),
             ],
-            duration: Duration::ZERO,
-        });
+            Duration::ZERO,
+        ));
         std::thread::sleep(Duration::from_millis(5));
         tables.rebuild();
         assert!(!tables.all_sources_fresh());

@@ -102,10 +102,7 @@ pub async fn discover(
             }
         })
         .collect();
-    Ok(Snapshot {
-        endpoints,
-        duration: started.elapsed(),
-    })
+    Ok(Snapshot::new(endpoints, started.elapsed()))
 }
 
 /// An endpoint as DescribeVpcEndpoints reports it.

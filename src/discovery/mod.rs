@@ -49,37 +49,58 @@ pub struct DnsEntry {
     pub hosted_zone_id: String,
 }
 
+/// A hostname with the addresses of every endpoint that serves it.
+pub type NameRecord = (String, Vec<Ipv4Addr>, Vec<Ipv6Addr>);
+
 /// The result of one successful pass.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub endpoints: Vec<Endpoint>,
     pub duration: Duration,
+    /// Derived from `endpoints` once, in [`Snapshot::new`].
+    records: Vec<NameRecord>,
 }
 
 impl Snapshot {
-    /// Hostnames with the addresses of every endpoint that serves them.
-    pub fn records(&self) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
-        let mut out: Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> = Vec::new();
-        for ep in &self.endpoints {
-            for name in &ep.hostnames {
-                match out.iter_mut().find(|(n, _, _)| n == name) {
-                    Some((_, v4, v6)) => {
-                        v4.extend(&ep.ipv4);
-                        v6.extend(&ep.ipv6);
-                    }
-                    None => out.push((name.clone(), ep.ipv4.clone(), ep.ipv6.clone())),
-                }
-            }
+    pub fn new(endpoints: Vec<Endpoint>, duration: Duration) -> Self {
+        let records = name_records(&endpoints);
+        Self {
+            endpoints,
+            duration,
+            records,
         }
-        for (_, v4, v6) in &mut out {
-            v4.sort();
-            v4.dedup();
-            v6.sort();
-            v6.dedup();
-        }
-        out
     }
 
+    /// Hostnames with the addresses of every endpoint that serves them.
+    pub fn records(&self) -> &[NameRecord] {
+        &self.records
+    }
+}
+
+/// Merges the endpoints' addresses per hostname.
+fn name_records(endpoints: &[Endpoint]) -> Vec<NameRecord> {
+    let mut out: Vec<NameRecord> = Vec::new();
+    for ep in endpoints {
+        for name in &ep.hostnames {
+            match out.iter_mut().find(|(n, _, _)| n == name) {
+                Some((_, v4, v6)) => {
+                    v4.extend(&ep.ipv4);
+                    v6.extend(&ep.ipv6);
+                }
+                None => out.push((name.clone(), ep.ipv4.clone(), ep.ipv6.clone())),
+            }
+        }
+    }
+    for (_, v4, v6) in &mut out {
+        v4.sort();
+        v4.dedup();
+        v6.sort();
+        v6.dedup();
+    }
+    out
+}
+
+impl Snapshot {
     /// One row per hostname and endpoint, as `discover` prints them.
     pub fn rows(&self, region: &str) -> Vec<Row> {
         let mut rows = Vec::new();
@@ -237,7 +258,7 @@ impl SourceStatus {
             .as_ref()
             .is_none_or(|old| old.records() != snapshot.records());
         for (name, _, _) in snapshot.records() {
-            inner.ever_served.insert(name);
+            inner.ever_served.insert(name.clone());
         }
         inner.snapshot = Some(Arc::new(snapshot));
         inner.last_success = Some(Instant::now());
@@ -264,7 +285,7 @@ impl SourceStatus {
         let fresh = self.is_fresh(now);
         let inner = self.inner.lock().expect("status lock");
         let mut out: Vec<_> = match (&inner.snapshot, fresh) {
-            (Some(snapshot), true) => snapshot.records(),
+            (Some(snapshot), true) => snapshot.records().to_vec(),
             _ => Vec::new(),
         };
         for name in &inner.ever_served {
