@@ -17,7 +17,7 @@
 //! | [`response`] | encoding the replies we author: overrides, errors, truncation |
 //! | [`wire`] | byte-level walking and patching of relayed replies |
 //! | [`cache`] | the answer cache: TTL countdown, RFC 2308 negative caching |
-//! | [`upstream`] | asking the upstream resolvers: random IDs and ports, matching, TCP retry |
+//! | [`upstream`] | asking the upstream resolvers: pooled sockets on rotating random ports, random IDs, matching, TCP retry |
 //! | [`handler`] | the query path shared by UDP and TCP: begin (inline) / finish (upstream) |
 //! | [`server`] | UDP and TCP listeners, connection limits, draining |
 //! | [`admin`] | `/healthz`, `/readyz`, `/metrics` over HTTP |

@@ -2,17 +2,19 @@
 //!
 //! UDP answers whatever [`Handler::begin`] settles inline and spawns a task only for a query
 //! that must go upstream. Each listen address gets one UDP socket per core (SO_REUSEPORT),
-//! each with its own receive loop, so the kernel spreads queries over the cores. TCP runs one task per connection (bounded in number, closed when
-//! idle), answering its queries in order.
+//! each read by a thread of its own, so the kernel spreads queries over the cores. TCP runs
+//! one task per connection (bounded in number, closed when idle), answering its queries in
+//! order.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -68,32 +70,42 @@ impl Server {
             local_addrs.push(local);
             bound.push((udp, tcp));
         }
-        // Spawn only once everything is bound, so a failure leaves nothing running.
+        // Spawn only once everything is bound. Should a thread fail to start, dropping
+        // `server` stops whatever already runs.
+        let server = Self {
+            local_addrs,
+            shutdown,
+            tracker,
+        };
         let connections = Arc::new(Semaphore::new(limits.max_tcp_connections));
-        for (udp, tcp) in bound {
+        let runtime = Handle::current();
+        for ((udp, tcp), &addr) in bound.into_iter().zip(&server.local_addrs) {
             for socket in udp {
-                let socket = Arc::new(socket);
-                tracker.spawn(serve_udp(
-                    socket,
-                    handler.clone(),
-                    shutdown.clone(),
-                    tracker.clone(),
-                ));
+                let (socket, handler) = (Arc::new(socket), handler.clone());
+                let (shutdown, tasks, runtime) = (
+                    server.shutdown.clone(),
+                    server.tracker.clone(),
+                    runtime.clone(),
+                );
+                std::thread::Builder::new()
+                    .name("bedrock-link-udp".into())
+                    .spawn(move || serve_udp(socket, handler, shutdown, tasks, runtime))
+                    .map_err(|source| BindError {
+                        addr,
+                        transport: "udp",
+                        source,
+                    })?;
             }
-            tracker.spawn(serve_tcp(
+            server.tracker.spawn(serve_tcp(
                 tcp,
                 handler.clone(),
-                shutdown.clone(),
-                tracker.clone(),
+                server.shutdown.clone(),
+                server.tracker.clone(),
                 connections.clone(),
                 limits.tcp_idle_timeout,
             ));
         }
-        Ok(Self {
-            local_addrs,
-            shutdown,
-            tracker,
-        })
+        Ok(server)
     }
 
     /// The addresses actually bound (ports filled in), one per listen address.
@@ -110,13 +122,23 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// The UDP threads are not runtime tasks: tell them to stop even without a shutdown.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 /// UDP sockets per listen address: one per core the runtime can use, at most 8.
 fn udp_sockets_per_address() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Binds `count` UDP sockets (SO_REUSEPORT) and a TCP listener on the same address and port.
-fn bind_pair(addr: SocketAddr, count: usize) -> Result<(Vec<UdpSocket>, TcpListener), BindError> {
+fn bind_pair(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<(Vec<std::net::UdpSocket>, TcpListener), BindError> {
     let udp_err = |source| BindError {
         addr,
         transport: "udp",
@@ -154,12 +176,15 @@ fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Sock
     Ok(socket)
 }
 
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
     // Several sockets share the port (one loop each); Linux groups only sockets of one user.
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    // Blocking, read by a thread of its own, which wakes now and then to see if it should stop.
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(UDP_SHUTDOWN_POLL))?;
+    Ok(socket.into())
 }
 
 fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -170,42 +195,64 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-async fn serve_udp(
-    socket: Arc<UdpSocket>,
+/// How often a UDP receive thread wakes up to check for shutdown when no query arrives.
+const UDP_SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+
+/// One UDP socket's receive loop, on a thread of its own.
+///
+/// A blocking receive costs one system call per query, where an async one costs a failed
+/// receive, a readiness wait and a second receive: at a steady rate that is most of the CPU an
+/// override or cache hit takes. Queries that must go upstream become tasks on the runtime.
+fn serve_udp(
+    socket: Arc<std::net::UdpSocket>,
     handler: Arc<Handler>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    runtime: Handle,
 ) {
     // One receive buffer per socket: the largest datagram there can be.
     let mut buf = vec![0u8; 65_535];
-    loop {
-        let (len, src) = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(r) => r,
-                Err(e) => {
-                    debug!(error = %e, "udp receive failed");
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
+    while !shutdown.is_cancelled() {
+        let (len, src) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e) if is_transient(&e) => continue,
+            Err(e) => {
+                debug!(error = %e, "udp receive failed");
+                // Never spin on an error that repeats.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
         };
         match handler.begin(&buf[..len], src, Transport::Udp) {
-            Step::Reply(reply) => send_udp(&socket, &reply, src).await,
+            // This thread may block on a full send buffer; it has nothing else to do.
+            Step::Reply(reply) => send_udp(&socket, &reply, src, 0),
             Step::Drop => {}
             Step::Forward(pending) => {
                 let (socket, handler) = (socket.clone(), handler.clone());
-                tracker.spawn(async move {
+                let reply = async move {
                     if let Some(reply) = handler.finish(pending).await {
-                        send_udp(&socket, &reply, src).await;
+                        // A runtime task must not block: a full send buffer drops the reply,
+                        // as the network would.
+                        send_udp(&socket, &reply, src, libc::MSG_DONTWAIT);
                     }
-                });
+                };
+                tracker.spawn_on(reply, &runtime);
             }
         }
     }
 }
 
-async fn send_udp(socket: &UdpSocket, reply: &[u8], dst: SocketAddr) {
-    if let Err(e) = socket.send_to(reply, dst).await {
+/// A receive that timed out (to look at the shutdown flag) or was interrupted.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+fn send_udp(socket: &std::net::UdpSocket, reply: &[u8], dst: SocketAddr, flags: libc::c_int) {
+    let sent = SockRef::from(socket).send_to_with_flags(reply, &dst.into(), flags);
+    if let Err(e) = sent {
         debug!(%dst, error = %e, "udp send failed");
     }
 }

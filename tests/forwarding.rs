@@ -185,28 +185,51 @@ async fn truncated_upstream_reply_is_retried_over_tcp() {
 }
 
 #[tokio::test]
-async fn upstream_queries_use_random_ids_and_ports() {
+async fn upstream_queries_use_random_ids_and_rotating_ports() {
+    use bedrock_link::upstream::pool::{POOL_SIZE, SOCKET_BUDGET};
     let up = TestUpstream::start().await;
     let (_s, addr) = start(config(up.addr, "")).await;
-    for i in 0..40 {
+    // Enough queries to wear out every pooled socket several times over.
+    let total = 3 * POOL_SIZE * SOCKET_BUDGET as usize;
+    for i in 0..total {
         ask(addr, &format!("n{i}.random.test."), RecordType::A).await;
     }
     let seen = up.seen();
-    assert_eq!(seen.len(), 40);
+    assert_eq!(seen.len(), total);
     let ids: HashSet<u16> = seen.iter().map(|s| s.id).collect();
-    let ports: HashSet<u16> = seen.iter().map(|s| s.src.port()).collect();
-    // 40 draws from 65536: a repeat is possible but many repeats mean no randomness.
-    assert!(ids.len() >= 38, "IDs repeat too often: {}", ids.len());
+    // 1200 draws from 65536 repeat about 11 times on average; many more means no randomness.
     assert!(
-        ports.len() >= 38,
-        "source ports repeat too often: {}",
-        ports.len()
+        ids.len() >= total - 40,
+        "IDs repeat too often: {}",
+        ids.len()
     );
     let sequential = seen
         .windows(2)
         .filter(|w| w[1].id == w[0].id.wrapping_add(1))
         .count();
     assert!(sequential < 3, "IDs look sequential");
+    // Each source port carries at most one socket's budget, then a new random port takes over.
+    let mut per_port = std::collections::HashMap::<u16, usize>::new();
+    for s in &seen {
+        *per_port.entry(s.src.port()).or_default() += 1;
+    }
+    let busiest = per_port.values().max().copied().unwrap_or(0);
+    assert!(
+        busiest <= SOCKET_BUDGET as usize,
+        "a source port carried {busiest} queries"
+    );
+    assert!(
+        per_port.len() >= total / SOCKET_BUDGET as usize,
+        "only {} source ports for {total} queries",
+        per_port.len()
+    );
+    let mut ports: Vec<u16> = per_port.into_keys().collect();
+    ports.sort_unstable();
+    let consecutive = ports.windows(2).filter(|w| w[1] == w[0] + 1).count();
+    assert!(
+        consecutive < ports.len() / 2,
+        "source ports look sequential: {ports:?}"
+    );
 }
 
 #[tokio::test]

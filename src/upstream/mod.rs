@@ -1,26 +1,27 @@
 //! Asking the upstream resolvers.
 //!
-//! Each query gets a fresh random ID and a fresh socket (so a random source port chosen by the
-//! kernel), connected to the server so the kernel drops datagrams from anyone else. A reply is
-//! accepted only if its ID and question match ours; anything else is ignored and we keep
-//! waiting, so a forged reply cannot poison the cache. A truncated reply is retried over TCP.
-//! Servers are tried in order, sharing one overall deadline.
+//! UDP goes over a small pool of long-lived sockets per server ([`pool`]): each query gets a
+//! random ID, and a reply is accepted only if its ID and question match ours; anything else is
+//! ignored and we keep waiting, so a forged reply cannot poison the cache. A truncated reply is
+//! retried over TCP, on a connection of its own. Servers are tried in order, sharing one
+//! overall deadline.
+
+pub mod pool;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use self::pool::UdpPool;
 use crate::wire;
 
 /// EDNS payload size we advertise upstream (DNS flag day 2020).
 pub const UPSTREAM_PAYLOAD: u16 = 1232;
-/// Receive buffer for an upstream UDP reply: room for what we advertise and then some. A
-/// datagram that fills it is taken as oversized and the query is retried over TCP.
-const UDP_REPLY_BUFFER: usize = 4096;
 
 /// Why no upstream answered.
 #[derive(Debug, thiserror::Error)]
@@ -68,18 +69,29 @@ impl Question<'_> {
 
     /// Whether `reply` answers this question with ID `id`.
     fn is_answered_by(&self, reply: &[u8], id: u16) -> Option<wire::Question> {
-        if reply.len() < wire::HEADER_LEN || wire::id(reply) != id || !wire::is_response(reply) {
-            return None;
-        }
-        if wire::qdcount(reply) != 1 {
-            return None;
-        }
-        let q = wire::read_question(reply).ok()?;
-        let same = wire::names_equal(&reply[q.name.clone()], self.name_wire)
-            && q.qtype == self.qtype
-            && q.qclass == self.qclass;
-        same.then_some(q)
+        answers(reply, id, self.name_wire, self.qtype, self.qclass)
     }
+}
+
+/// Whether `reply` is a response with ID `id` to exactly this one question.
+fn answers(
+    reply: &[u8],
+    id: u16,
+    name_wire: &[u8],
+    qtype: u16,
+    qclass: u16,
+) -> Option<wire::Question> {
+    if reply.len() < wire::HEADER_LEN || wire::id(reply) != id || !wire::is_response(reply) {
+        return None;
+    }
+    if wire::qdcount(reply) != 1 {
+        return None;
+    }
+    let q = wire::read_question(reply).ok()?;
+    let same = wire::names_equal(&reply[q.name.clone()], name_wire)
+        && q.qtype == qtype
+        && q.qclass == qclass;
+    same.then_some(q)
 }
 
 /// A reply that matched, with where its question ends.
@@ -90,16 +102,22 @@ pub struct Reply {
     pub server: SocketAddr,
 }
 
-/// The upstream servers and how long to wait for them.
+/// The upstream servers, their sockets, and how long to wait for them.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
     servers: Vec<SocketAddr>,
+    /// One pool per server, in the same order.
+    pools: Arc<[UdpPool]>,
     timeout: Duration,
 }
 
 impl Upstreams {
     pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Self {
-        Self { servers, timeout }
+        Self {
+            pools: servers.iter().map(|&s| UdpPool::new(s)).collect(),
+            servers,
+            timeout,
+        }
     }
 
     pub fn servers(&self) -> &[SocketAddr] {
@@ -114,7 +132,8 @@ impl Upstreams {
             // Each server gets an equal share of the time that is left.
             let left = deadline.saturating_duration_since(Instant::now());
             let share = left / (self.servers.len() - i) as u32;
-            match timeout_at(Instant::now() + share, ask(server, question)).await {
+            let ask = ask(server, &self.pools[i], question);
+            match timeout_at(Instant::now() + share, ask).await {
                 Ok(Ok(reply)) => return Ok(reply),
                 Ok(Err(source)) => last_error = Some(UpstreamError::Io { server, source }),
                 Err(_) => {}
@@ -125,41 +144,11 @@ impl Upstreams {
 }
 
 /// One server: UDP, then TCP if the UDP reply was truncated.
-async fn ask(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
-    match ask_udp(server, question).await? {
+async fn ask(server: SocketAddr, pool: &UdpPool, question: &Question<'_>) -> io::Result<Reply> {
+    match pool.exchange(question).await? {
         Some(reply) if !wire::is_truncated(&reply.bytes) => Ok(reply),
         // Truncated, or larger than we advertised: ask again over TCP.
         _ => ask_tcp(server, question).await,
-    }
-}
-
-/// One UDP exchange; `None` when the reply did not fit the buffer.
-async fn ask_udp(server: SocketAddr, question: &Question<'_>) -> io::Result<Option<Reply>> {
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(server).await?;
-    let id: u16 = rand::random();
-    socket.send(&question.encode(id)).await?;
-    let mut buf = vec![0u8; UDP_REPLY_BUFFER];
-    loop {
-        // ConnectionRefused here is an ICMP error: nothing listens at the server's port.
-        let n = socket.recv(&mut buf).await?;
-        if let Some(q) = question.is_answered_by(&buf[..n], id) {
-            if n == buf.len() {
-                return Ok(None);
-            }
-            buf.truncate(n);
-            return Ok(Some(Reply {
-                bytes: buf,
-                question_end: q.end(),
-                server,
-            }));
-        }
-        // Not ours (wrong ID or question): ignore it and keep waiting for the real reply.
     }
 }
 
