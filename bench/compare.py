@@ -64,13 +64,67 @@ def upstream_conf(work):
     return ["unbound", "-d", "-c", path]
 
 
-def server_commands(work, binary):
+MOTO_SETUP = """
+import sys, boto3
+url, n = sys.argv[1], int(sys.argv[2])
+ec2 = boto3.client("ec2", endpoint_url=url, region_name="ap-southeast-2")
+vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24",
+                             AvailabilityZone=f"ap-southeast-2{'abc'[i]}")["Subnet"]["SubnetId"]
+           for i in range(3)]
+details = ec2.describe_vpc_endpoint_services()["ServiceDetails"]
+services = sorted({d["ServiceName"] for d in details
+                   if any(t["ServiceType"] == "Interface" for t in d["ServiceType"])})
+for name in services[:n]:
+    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=name, VpcEndpointType="Interface",
+                            SubnetIds=subnets)
+print(vpc)
+"""
+
+
+def start_discovery(work, venv, endpoints, log):
+    """moto's EC2 API on loopback with `endpoints` interface endpoints (3 ENIs each), so that
+    bedrock-link runs with a discovery table and its AWS client loaded, as in production."""
+    port = free_ephemeral()
+    proc = subprocess.Popen([os.path.join(venv, "bin", "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=work)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", MOTO_SETUP, url, str(endpoints)],
+                         env={**os.environ, **AWS_ENV}, capture_output=True, text=True, check=True)
+    return proc, url, out.stdout.strip()
+
+
+def free_ephemeral():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# Never the real AWS: fake credentials, no instance metadata, explicit endpoint URLs.
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_REGION": "ap-southeast-2"}
+
+
+def server_commands(work, binary, discovery=None):
     port = PORTS
     bl = os.path.join(work, "bedrock-link.toml")
+    source = ""
+    if discovery:
+        url, vpc = discovery
+        source = (f'[[source]]\nregion = "ap-southeast-2"\nvpc_id = "{vpc}"\nservices = ["*"]\n'
+                  f'endpoint_url = "{url}"\n')
     open(bl, "w").write(
         f'[dns]\nlisten = ["127.0.0.1:{port["bedrock-link"]}"]\n'
         f'[upstream]\nservers = ["127.0.0.1:{UPSTREAM_PORT}"]\ncache_size = 10000\n'
-        f'[[static]]\nname = "{OVERRIDE}"\nipv4 = {json.dumps(OVERRIDE_IPS)}\n'
+        f'[[static]]\nname = "{OVERRIDE}"\nipv4 = {json.dumps(OVERRIDE_IPS)}\n{source}'
     )
     ub = os.path.join(work, "unbound.conf")
     open(ub, "w").write("\n".join([
@@ -106,7 +160,8 @@ def server_commands(work, binary):
 
 
 def start(cmd, log):
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **AWS_ENV})
     return proc
 
 
@@ -118,6 +173,16 @@ def wait_answering(port, name):
             return
         time.sleep(0.1)
     raise SystemExit(f"nothing answers {name} on port {port}")
+
+
+def wait_logged(path, text, count):
+    """Waits until `text` appears `count` times in the servers' log (bedrock-link logs each
+    discovery that changed its table)."""
+    for _ in range(300):
+        if open(path).read().count(text) >= count:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"bedrock-link never logged {text!r}: see {path}")
 
 
 def cpu_ticks(pid):
@@ -163,6 +228,13 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--json")
     ap.add_argument("--only", help="comma-separated servers to run")
+    ap.add_argument("--discovery-endpoints", type=int, default=10,
+                    help="interface endpoints in bedrock-link's discovery table (0: none)")
+    ap.add_argument("--moto-venv", default=os.environ.get(
+        "BEDROCK_LINK_VENV", os.path.expanduser("~/.cache/bedrock-link/venv")),
+        help="venv with moto[server] and boto3, for the discovery table")
+    ap.add_argument("--workloads", help="comma-separated workloads to run "
+                    "(override, cache-hit, pass-through)")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="bedrock-link-bench-")
@@ -174,6 +246,13 @@ def main():
     open(data["override"], "w").write(f"{OVERRIDE} A\n" * 100)
     open(data["cache-hit"], "w").write("".join(f"n{i}.cache.bench A\n" for i in range(NAMES)))
     open(data["pass-through"], "w").write("".join(f"n{i}.pass.bench A\n" for i in range(NAMES)))
+    if args.workloads:
+        wanted = args.workloads.split(",")
+        unknown = set(wanted) - set(data)
+        if unknown:
+            sys.exit(f"unknown workload(s): {', '.join(sorted(unknown))}; choose from {', '.join(data)}")
+        data = {w: data[w] for w in wanted}
+    warm = os.path.join(work, "cache.txt")
 
     for port in [UPSTREAM_PORT, *PORTS.values()]:
         free(port)
@@ -195,7 +274,15 @@ def main():
     try:
         procs.append(start(upstream_conf(work), log))
         wait_answering(UPSTREAM_PORT, "n1.cache.bench")
-        servers = server_commands(work, args.binary)
+        discovery, discoveries = None, 0
+        if args.discovery_endpoints > 0:
+            moto, url, vpc = start_discovery(
+                work, args.moto_venv, args.discovery_endpoints, log)
+            procs.append(moto)
+            discovery = (url, vpc)
+            print(f"bedrock-link discovers {args.discovery_endpoints} endpoints from moto at {url}",
+                  flush=True)
+        servers = server_commands(work, args.binary, discovery)
         chosen = args.only.split(",") if args.only else list(servers)
         for run in range(args.runs):
             for name in chosen:
@@ -203,7 +290,10 @@ def main():
                 procs.append(proc)
                 try:
                     wait_answering(PORTS[name], OVERRIDE)
-                    dnsperf(PORTS[name], data["cache-hit"], 2)  # warm the cache
+                    if name == "bedrock-link" and discovery:
+                        wait_logged(log.name, "discovery: endpoints changed", discoveries + 1)
+                        discoveries += 1
+                    dnsperf(PORTS[name], warm, 2)  # warm the cache
                     for workload, path in data.items():
                         r = measure(name, proc.pid, PORTS[name], path, args.seconds, args.rate)
                         r["peak_rss_mib"] = peak_rss_kib(proc.pid) / 1024

@@ -65,6 +65,19 @@ impl Answer {
         })
     }
 
+    /// A reply we authored, without OPT: its TTLs are fixed (never aged), and it is not for
+    /// the answer cache (TTL 0 here).
+    pub fn authored(bytes: Vec<u8>, question_end: usize) -> Self {
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            question_end,
+            ttl_offsets: Box::default(),
+            ext_rcode: 0,
+            received: Instant::now(),
+            ttl: 0,
+        }
+    }
+
     /// Seconds this answer has spent in the cache.
     fn age(&self, now: Instant) -> u32 {
         now.saturating_duration_since(self.received).as_secs() as u32

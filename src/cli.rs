@@ -220,7 +220,13 @@ pub fn run() -> ExitCode {
 
 fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Failure> {
     let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        // Overrides and cache hits are answered on the UDP listener threads (one per core), so
+        // the runtime, which relays cache misses, gets half the cores: fewer idle workers
+        // waking to look for work cost less CPU per relayed query (30 against 37 µs measured).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        builder.worker_threads((cores / 2).max(1));
+        builder
     } else {
         tokio::runtime::Builder::new_current_thread()
     };

@@ -20,7 +20,7 @@ use crate::config::{Config, OnUnavailable};
 use crate::metrics::{Metrics, Outcome};
 use crate::records::Lookup;
 use crate::request::{Reject, Request};
-use crate::response;
+use crate::response::{self, OverrideAnswers};
 use crate::table::Tables;
 use crate::upstream::{self, UpstreamError, Upstreams};
 use crate::wire;
@@ -88,6 +88,7 @@ pub struct Handler {
     state: ArcSwap<State>,
     tables: Arc<Tables>,
     cache: AnswerCache,
+    overrides: OverrideAnswers,
     inflight: Arc<AtomicUsize>,
     pub metrics: Arc<Metrics>,
 }
@@ -100,6 +101,7 @@ impl Handler {
             state: ArcSwap::from_pointee(State::new(config)),
             tables,
             cache,
+            overrides: OverrideAnswers::default(),
             inflight: Arc::new(AtomicUsize::new(0)),
             metrics,
         }
@@ -154,7 +156,8 @@ impl Handler {
             let lower = &mut lower[..name.len()];
             lower.copy_from_slice(name);
             lower.make_ascii_lowercase();
-            let lookup = self.tables.current().lookup_wire(lower);
+            let table = self.tables.current();
+            let lookup = table.lookup_wire(lower);
             let unavailable = match &lookup {
                 Lookup::Records { addrs, .. } => addrs.is_empty(),
                 Lookup::Unavailable => true,
@@ -170,7 +173,10 @@ impl Handler {
                 }
                 (lookup, false, _) => {
                     self.metrics.count(Outcome::Override);
-                    let reply = response::override_answer(&req, &lookup, state.config.ttl, max_udp);
+                    let (ttl, raw_req) = (state.config.ttl, raw);
+                    let reply = self
+                        .overrides
+                        .reply(&req, raw_req, &table, &lookup, ttl, max_udp);
                     return Step::Reply(self.fit(reply, &req, transport, max_udp));
                 }
             }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::rr::{LowerName, Name};
 
@@ -57,12 +58,25 @@ pub enum Lookup {
 }
 
 /// Immutable map from lower-case names to their records.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RecordTable {
     /// Keyed by lower-case wire name (see [`wire_key`]).
     nodes: HashMap<Box<[u8]>, Node>,
     /// Discovery scopes: (region, service patterns).
     scopes: Vec<(String, Vec<String>)>,
+    /// Unique to this table, so answers prepared from it are never used with another.
+    generation: u64,
+}
+
+impl Default for RecordTable {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            nodes: HashMap::new(),
+            scopes: Vec::new(),
+            generation: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 /// A name's lower-case wire form (labels with length bytes, then the root): the table's key.
@@ -93,6 +107,11 @@ impl RecordTable {
     /// Claims the scope of a discovery source: names its patterns can produce in `region`.
     pub fn add_scope(&mut self, region: &str, patterns: &[String]) {
         self.scopes.push((region.to_string(), patterns.to_vec()));
+    }
+
+    /// This table's unique number (tables are built, then published and never changed).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Number of names (wildcards count once each).

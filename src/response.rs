@@ -1,11 +1,16 @@
 //! Building the replies we author ourselves (override answers and errors) with hickory-proto.
 //! Relayed upstream replies are not rebuilt here: see `wire` and `cache`.
 
+use std::sync::Arc;
+
 use hickory_proto::op::{Edns, Header, Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use crate::records::{Addresses, Lookup};
+use quick_cache::sync::Cache;
+
+use crate::cache::Answer;
+use crate::records::{Addresses, Lookup, RecordTable};
 use crate::request::Request;
 use crate::wire;
 
@@ -98,6 +103,68 @@ pub fn override_answer(req: &Request, lookup: &Lookup, ttl: u32, max_udp_payload
     encode(&msg)
 }
 
+/// Override answers encoded once, then patched for each query like a cache hit: the client's
+/// ID, its question bytes (its case) and our OPT. Everything else in an override answer
+/// follows from the table, the TTL, the question's type and lower-case name, and the RD and CD
+/// bits, which together make the key; so a patched answer is byte for byte what
+/// [`override_answer`] would encode (a unit test holds it to that).
+pub struct OverrideAnswers {
+    prepared: Cache<Box<[u8]>, Arc<Answer>>,
+}
+
+/// Key: table generation (8), TTL (4), RD|CD (1), type (2), lower-case name (at most 255).
+const KEY_MAX: usize = 8 + 4 + 1 + 2 + 255;
+
+impl Default for OverrideAnswers {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl OverrideAnswers {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            prepared: Cache::new(capacity),
+        }
+    }
+
+    /// The override answer to `req` (whose bytes are `raw`) from `table`.
+    pub fn reply(
+        &self,
+        req: &Request,
+        raw: &[u8],
+        table: &RecordTable,
+        lookup: &Lookup,
+        ttl: u32,
+        max_udp_payload: u16,
+    ) -> Vec<u8> {
+        let name = &raw[req.question.name.clone()];
+        let mut key = [0u8; KEY_MAX];
+        key[..8].copy_from_slice(&table.generation().to_be_bytes());
+        key[8..12].copy_from_slice(&ttl.to_be_bytes());
+        key[12] = (raw[2] & 0x01) | (raw[3] & 0x10);
+        key[13..15].copy_from_slice(&req.question.qtype.to_be_bytes());
+        let key = &mut key[..15 + name.len()];
+        key[15..].copy_from_slice(name);
+        key[15..].make_ascii_lowercase();
+        let answer = match self.prepared.get(&*key) {
+            Some(answer) => answer,
+            None => {
+                let mut bare = req.clone();
+                bare.edns = None;
+                let bytes = override_answer(&bare, lookup, ttl, max_udp_payload);
+                let answer = Arc::new(Answer::authored(bytes, req.question.end()));
+                self.prepared.insert(key.into(), answer.clone());
+                answer
+            }
+        };
+        let opt = req
+            .edns
+            .map(|e| wire::opt_record(max_udp_payload, 0, e.dnssec_ok));
+        answer.patch(req.header.id, name, opt)
+    }
+}
+
 /// The A/AAAA records of `addrs` that answer `qtype` (ANY gets both, as Route 53 does).
 fn records_for(qname: &Name, qtype: RecordType, addrs: &Addresses, ttl: u32) -> Vec<Record> {
     let want_a = matches!(qtype, RecordType::A | RecordType::ANY);
@@ -145,4 +212,100 @@ pub fn fit_udp(reply: Vec<u8>, req: &Request, limit: usize, max_udp_payload: u16
         .edns
         .map(|e| wire::opt_record(max_udp_payload, 0, e.dnssec_ok));
     wire::truncated(&reply, req.question.end(), opt.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    use super::*;
+    use crate::records::{Addresses, RecordTable};
+
+    fn query(name: &str, qtype: RecordType, rd: bool, cd: bool, edns: Option<bool>) -> Vec<u8> {
+        let mut msg = Message::query();
+        msg.metadata.id = rand::random();
+        msg.metadata.recursion_desired = rd;
+        msg.metadata.checking_disabled = cd;
+        msg.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+        if let Some(dnssec_ok) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(1400);
+            e.set_dnssec_ok(dnssec_ok);
+            msg.set_edns(e);
+        }
+        msg.to_vec().unwrap()
+    }
+
+    /// Flips the case of every other letter, so each query's case differs from the last one's.
+    fn recase(name: &str, seed: usize) -> String {
+        name.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if (i + seed).is_multiple_of(2) {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prepared_override_answers_equal_freshly_encoded_ones_byte_for_byte() {
+        let mut table = RecordTable::default();
+        let addrs = Addresses {
+            ipv4: vec!["10.1.0.5".parse().unwrap(), "10.1.1.5".parse().unwrap()],
+            ipv6: vec!["fd00::5".parse().unwrap()],
+        };
+        let name = Name::from_ascii("bedrock-runtime.us-west-2.amazonaws.com.").unwrap();
+        table.insert(&name, addrs.clone());
+        let wildcard = Name::from_ascii("*.vpce.us-west-2.amazonaws.com.").unwrap();
+        table.insert(&wildcard, addrs);
+        let answers = OverrideAnswers::new(64);
+        let names = [
+            "bedrock-runtime.us-west-2.amazonaws.com.",     // records
+            "sub.bedrock-runtime.us-west-2.amazonaws.com.", // NXDOMAIN below a name
+            "x.vpce.us-west-2.amazonaws.com.",              // wildcard
+            "vpce.us-west-2.amazonaws.com.",                // NODATA at a wildcard-only apex
+        ];
+        let types = [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::ANY,
+            RecordType::TXT,
+        ];
+        let mut compared = 0;
+        for (n, name) in names.iter().enumerate() {
+            for qtype in types {
+                for flags in 0..8 {
+                    let (rd, cd) = (flags & 1 != 0, flags & 2 != 0);
+                    // Each variant is asked three times in a different case: the first
+                    // prepares the answer, the others are patched from it.
+                    for (round, edns) in [None, Some(false), Some(true)].into_iter().enumerate() {
+                        let raw = query(&recase(name, n + round + flags), qtype, rd, cd, edns);
+                        let req = Request::parse(&raw).unwrap();
+                        let lookup = table.lookup(&req.qname);
+                        assert!(
+                            !matches!(lookup, Lookup::NotOurs | Lookup::Unavailable),
+                            "{name}"
+                        );
+                        let fresh = override_answer(&req, &lookup, 60, 1232);
+                        let patched = answers.reply(&req, &raw, &table, &lookup, 60, 1232);
+                        assert_eq!(patched, fresh, "{name} {qtype} rd={rd} cd={cd} {edns:?}");
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 4 * 4 * 8 * 3);
+        // A TTL change (a reload) never reuses answers prepared with the old TTL.
+        let raw = query(names[0], RecordType::A, true, false, None);
+        let req = Request::parse(&raw).unwrap();
+        let lookup = table.lookup(&req.qname);
+        assert_eq!(
+            answers.reply(&req, &raw, &table, &lookup, 300, 1232),
+            override_answer(&req, &lookup, 300, 1232)
+        );
+    }
 }

@@ -45,6 +45,8 @@ pub struct Server {
     local_addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// The UDP sockets, so that stopping can wake the threads blocked reading them.
+    udp: Vec<Arc<std::net::UdpSocket>>,
 }
 
 impl Server {
@@ -72,16 +74,18 @@ impl Server {
         }
         // Spawn only once everything is bound. Should a thread fail to start, dropping
         // `server` stops whatever already runs.
-        let server = Self {
+        let mut server = Self {
             local_addrs,
             shutdown,
             tracker,
+            udp: Vec::new(),
         };
         let connections = Arc::new(Semaphore::new(limits.max_tcp_connections));
         let runtime = Handle::current();
         for ((udp, tcp), &addr) in bound.into_iter().zip(&server.local_addrs) {
             for socket in udp {
                 let (socket, handler) = (Arc::new(socket), handler.clone());
+                server.udp.push(socket.clone());
                 let (shutdown, tasks, runtime) = (
                     server.shutdown.clone(),
                     server.tracker.clone(),
@@ -116,16 +120,27 @@ impl Server {
     /// Stops accepting queries, lets those in flight finish for up to `drain`, and returns
     /// whether everything finished in time.
     pub async fn shutdown(self, drain: Duration) -> bool {
-        self.shutdown.cancel();
+        self.stop_listening();
         self.tracker.close();
         timeout(drain, self.tracker.wait()).await.is_ok()
+    }
+}
+
+impl Server {
+    fn stop_listening(&self) {
+        self.shutdown.cancel();
+        for socket in &self.udp {
+            // On Linux this wakes a thread blocked in recv (which then sees the cancellation),
+            // even on an unconnected UDP socket, though it reports ENOTCONN.
+            let _ = SockRef::from(&**socket).shutdown(std::net::Shutdown::Read);
+        }
     }
 }
 
 impl Drop for Server {
     /// The UDP threads are not runtime tasks: tell them to stop even without a shutdown.
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.stop_listening();
     }
 }
 
@@ -181,9 +196,8 @@ fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     // Several sockets share the port (one loop each); Linux groups only sockets of one user.
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    // Blocking, read by a thread of its own, which wakes now and then to see if it should stop.
+    // Blocking, read by a thread of its own (woken by `stop_listening`).
     socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(UDP_SHUTDOWN_POLL))?;
     Ok(socket.into())
 }
 
@@ -194,9 +208,6 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
 }
-
-/// How often a UDP receive thread wakes up to check for shutdown when no query arrives.
-const UDP_SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
 /// One UDP socket's receive loop, on a thread of its own.
 ///
@@ -215,7 +226,7 @@ fn serve_udp(
     while !shutdown.is_cancelled() {
         let (len, src) = match socket.recv_from(&mut buf) {
             Ok(r) => r,
-            Err(e) if is_transient(&e) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 debug!(error = %e, "udp receive failed");
                 // Never spin on an error that repeats.
@@ -240,14 +251,6 @@ fn serve_udp(
             }
         }
     }
-}
-
-/// A receive that timed out (to look at the shutdown flag) or was interrupted.
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
 }
 
 fn send_udp(socket: &std::net::UdpSocket, reply: &[u8], dst: SocketAddr, flags: libc::c_int) {
