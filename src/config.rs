@@ -17,6 +17,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::ratelimit::Rate;
+
 /// The VPC resolver's link-local address, reachable from every subnet of a VPC.
 pub const VPC_RESOLVER: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 253)), 53);
@@ -87,12 +89,25 @@ pub struct DnsSection {
     /// Largest UDP answer we send, whatever a client advertises (DNS flag day 2020: 1232).
     #[serde(default = "default_max_udp_payload")]
     pub max_udp_payload: Spanned<u16>,
-    /// Concurrent TCP connections; past this new ones are closed on accept.
+    /// Concurrent TCP connections; past this the longest-idle one is closed to make room.
     #[serde(default = "default_max_tcp_connections")]
     pub max_tcp_connections: Spanned<usize>,
     /// A TCP connection with no complete query for this long is closed.
     #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
     pub tcp_idle_timeout: Duration,
+    /// Per-client query rate limit (off when absent).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSection>,
+}
+
+/// `[dns.rate_limit]`: a token bucket per client address; queries over it are dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    pub queries_per_second: Spanned<u32>,
+    /// Queries a client may send at once after a quiet spell (default: one second's worth).
+    #[serde(default)]
+    pub burst: Option<Spanned<u32>>,
 }
 
 impl Default for DnsSection {
@@ -105,6 +120,7 @@ impl Default for DnsSection {
             max_udp_payload: default_max_udp_payload(),
             max_tcp_connections: default_max_tcp_connections(),
             tcp_idle_timeout: default_tcp_idle_timeout(),
+            rate_limit: None,
         }
     }
 }
@@ -167,7 +183,13 @@ pub struct SourceSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
+    /// Loopback unless said otherwise: the metrics are for the host's own agent.
+    #[serde(default = "default_admin_listen")]
     pub listen: SocketAddr,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9153))
 }
 
 /// A default value: it has no place in the file.
@@ -354,6 +376,7 @@ pub struct Config {
     pub max_udp_payload: u16,
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout: Duration,
+    pub rate_limit: Option<Rate>,
     pub upstreams: Vec<SocketAddr>,
     pub upstream_timeout: Duration,
     pub cache_size: usize,
@@ -450,6 +473,32 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        let rate_limit = match &dns.rate_limit {
+            None => None,
+            Some(r) => {
+                let qps = *r.queries_per_second.get_ref();
+                if qps == 0 {
+                    return Err(err(
+                        place(&r.queries_per_second),
+                        "dns.rate_limit.queries_per_second",
+                        "must be at least 1 (leave out [dns.rate_limit] for no limit)".into(),
+                    ));
+                }
+                let burst = r.burst.as_ref().map_or(qps, |b| *b.get_ref());
+                if burst == 0 {
+                    let b = r.burst.as_ref().expect("burst 0 was given");
+                    return Err(err(
+                        place(b),
+                        "dns.rate_limit.burst",
+                        "must be at least 1".into(),
+                    ));
+                }
+                Some(Rate {
+                    queries_per_second: qps,
+                    burst,
+                })
+            }
+        };
 
         let up = &file.upstream;
         if up.servers.get_ref().is_empty() {
@@ -531,6 +580,7 @@ impl Config {
             max_udp_payload: *dns.max_udp_payload.get_ref(),
             max_tcp_connections: *dns.max_tcp_connections.get_ref(),
             tcp_idle_timeout: dns.tcp_idle_timeout,
+            rate_limit,
             upstreams,
             upstream_timeout: Duration::from_millis(*up.timeout_ms.get_ref()),
             cache_size: up.cache_size,
@@ -665,6 +715,33 @@ mod tests {
         let s = e.to_string();
         assert!(s.starts_with("t.toml:3:"), "{s}");
         assert!(s.contains("bogus"), "{s}");
+    }
+
+    #[test]
+    fn rate_limit_is_off_by_default_and_checked_when_given() {
+        assert_eq!(load("").unwrap().rate_limit, None);
+        let c = load("[dns.rate_limit]\nqueries_per_second = 50\n").unwrap();
+        let want = Rate {
+            queries_per_second: 50,
+            burst: 50,
+        };
+        assert_eq!(c.rate_limit, Some(want));
+        let e = load("[dns.rate_limit]\nqueries_per_second = 0\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.position.map(|p| p.0)),
+            ("dns.rate_limit.queries_per_second", Some(2))
+        );
+        let e = load("[dns.rate_limit]\nqueries_per_second = 5\nburst = 0\n").unwrap_err();
+        assert_eq!(e.key, "dns.rate_limit.burst");
+        let e = load("[dns.rate_limit]\nqps = 5\n").unwrap_err();
+        assert!(e.to_string().contains("qps"), "{e}");
+    }
+
+    #[test]
+    fn admin_listens_on_loopback_unless_told_otherwise() {
+        assert_eq!(load("").unwrap().admin_listen, None);
+        let c = load("[admin]\n").unwrap();
+        assert_eq!(c.admin_listen, Some("127.0.0.1:9153".parse().unwrap()));
     }
 
     #[test]

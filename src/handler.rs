@@ -18,6 +18,7 @@ use tracing::debug;
 use crate::cache::{self, Answer, AnswerCache};
 use crate::config::{Config, OnUnavailable};
 use crate::metrics::{Metrics, Outcome};
+use crate::ratelimit::RateLimiter;
 use crate::records::Lookup;
 use crate::request::{Reject, Request};
 use crate::response::{self, OverrideAnswers};
@@ -37,12 +38,14 @@ pub enum Transport {
 pub struct State {
     pub config: Config,
     pub upstreams: Upstreams,
+    limiter: Option<RateLimiter>,
 }
 
 impl State {
     pub fn new(config: Config) -> Self {
         Self {
             upstreams: Upstreams::new(config.upstreams.clone(), config.upstream_timeout),
+            limiter: config.rate_limit.map(RateLimiter::new),
             config,
         }
     }
@@ -135,6 +138,12 @@ impl Handler {
     /// Everything that can be answered without the network.
     pub fn begin(&self, raw: &[u8], src: SocketAddr, transport: Transport) -> Step {
         let state = self.state.load();
+        if let Some(limiter) = &state.limiter
+            && !limiter.allow(src.ip())
+        {
+            self.metrics.count(Outcome::RateLimited);
+            return Step::Drop;
+        }
         let max_udp = state.config.max_udp_payload;
         let req = match Request::parse(raw) {
             Ok(req) => req,

@@ -19,7 +19,8 @@
 //! | [`cache`] | the answer cache: TTL countdown, RFC 2308 negative caching |
 //! | [`upstream`] | asking the upstream resolvers: pooled sockets on rotating random ports, random IDs, matching, TCP retry |
 //! | [`handler`] | the query path shared by UDP and TCP: begin (inline) / finish (upstream) |
-//! | [`server`] | UDP and TCP listeners, connection limits, draining |
+//! | [`server`] | UDP listener threads, TCP listeners, connection limits (longest-idle evicted), draining |
+//! | [`ratelimit`] | optional per-client token bucket (DHCP mode) |
 //! | [`admin`] | `/healthz`, `/readyz`, `/metrics` over HTTP |
 //! | [`metrics`] | Prometheus counters and histograms |
 //! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain |
@@ -46,6 +47,7 @@ pub mod handler;
 pub mod logging;
 pub mod metrics;
 pub mod phz;
+pub mod ratelimit;
 pub mod records;
 pub mod request;
 pub mod response;

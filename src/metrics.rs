@@ -31,10 +31,12 @@ pub enum Outcome {
     Notimp,
     /// Not answered at all (unparseable, or a response sent to us).
     Dropped,
+    /// Dropped by the per-client rate limit.
+    RateLimited,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Override,
         Outcome::Forwarded,
         Outcome::CacheHit,
@@ -43,6 +45,7 @@ impl Outcome {
         Outcome::Formerr,
         Outcome::Notimp,
         Outcome::Dropped,
+        Outcome::RateLimited,
     ];
 
     fn label(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Outcome {
             Outcome::Formerr => "formerr",
             Outcome::Notimp => "notimp",
             Outcome::Dropped => "dropped",
+            Outcome::RateLimited => "rate_limited",
         }
     }
 }
@@ -62,7 +66,7 @@ impl Outcome {
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
-    outcomes: [Counter; 8],
+    outcomes: [Counter; 9],
     upstream_timeouts: Counter,
     upstream_errors: Counter,
     upstream_latency: Histogram,

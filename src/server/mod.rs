@@ -15,13 +15,15 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use self::connections::Connections;
 use crate::handler::{Handler, Step, Transport};
+
+pub mod connections;
 
 /// Why the listeners could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,7 @@ impl Server {
             tracker,
             udp: Vec::new(),
         };
-        let connections = Arc::new(Semaphore::new(limits.max_tcp_connections));
+        let connections = Connections::new(limits.max_tcp_connections);
         let runtime = Handle::current();
         for ((udp, tcp), &addr) in bound.into_iter().zip(&server.local_addrs) {
             for socket in udp {
@@ -265,7 +267,7 @@ async fn serve_tcp(
     handler: Arc<Handler>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    connections: Arc<Semaphore>,
+    connections: Arc<Connections>,
     idle: Duration,
 ) {
     loop {
@@ -281,15 +283,14 @@ async fn serve_tcp(
             },
             _ = shutdown.cancelled() => return,
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            debug!(%peer, "tcp connection limit reached; closing the new connection");
+        let Some(slot) = connections.admit() else {
+            debug!(%peer, "tcp connection limit reached and none idle; closing the new one");
             continue;
         };
         let (handler, shutdown) = (handler.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            serve_connection(stream, peer, handler, shutdown, idle).await;
-            drop(permit);
-        });
+        tracker.spawn(serve_connection(
+            stream, peer, handler, shutdown, slot, idle,
+        ));
     }
 }
 
@@ -299,9 +300,11 @@ async fn serve_connection(
     peer: SocketAddr,
     handler: Arc<Handler>,
     shutdown: CancellationToken,
+    slot: connections::Slot,
     idle: Duration,
 ) {
     let _ = stream.set_nodelay(true);
+    let evicted = slot.connection.evicted.clone();
     let mut buf = Vec::new();
     loop {
         let len = tokio::select! {
@@ -310,11 +313,21 @@ async fn serve_connection(
                 _ => return, // idle, closed or broken
             },
             _ = shutdown.cancelled() => return,
+            _ = evicted.cancelled() => {
+                debug!(%peer, "tcp connection closed to make room for a new one");
+                return;
+            }
         };
         buf.resize(len, 0);
-        if !matches!(timeout(idle, stream.read_exact(&mut buf)).await, Ok(Ok(_))) {
+        // A client that sends its query slowly is still idle: it may be evicted meanwhile.
+        let read = tokio::select! {
+            read = timeout(idle, stream.read_exact(&mut buf)) => read,
+            _ = evicted.cancelled() => return,
+        };
+        if !matches!(read, Ok(Ok(_))) {
             return;
         }
+        slot.busy();
         let reply = match handler.begin(&buf, peer, Transport::Tcp) {
             Step::Reply(reply) => reply,
             Step::Drop => return, // not a query: nothing sensible to say on this stream
@@ -332,5 +345,6 @@ async fn serve_connection(
         if !matches!(timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
             return;
         }
+        slot.idle();
     }
 }

@@ -74,7 +74,7 @@ impl Question<'_> {
 }
 
 /// Whether `reply` is a response with ID `id` to exactly this one question.
-fn answers(
+pub fn answers(
     reply: &[u8],
     id: u16,
     name_wire: &[u8],

@@ -56,6 +56,13 @@ pub enum Behaviour {
         ips: Vec<Ipv4Addr>,
         ttl: u32,
     },
+    /// Over UDP, first a perfect forgery (right ID, right question, saying 6.6.6.6) from
+    /// another port of this address and from another address (127.0.0.2) with our port, then
+    /// after 100 ms the real answer from the right address and port.
+    ForgeElsewhere {
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
 }
 
 /// A query the test upstream received.
@@ -73,6 +80,8 @@ pub struct Seen {
 struct Shared {
     rules: HashMap<String, Behaviour>,
     seen: Vec<Seen>,
+    /// The port the upstream listens on.
+    port: u16,
 }
 
 /// A DNS server on 127.0.0.1 (UDP and TCP, same port) that answers by rule and records
@@ -92,7 +101,10 @@ impl TestUpstream {
             }
         };
         let addr = udp.local_addr().unwrap();
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared {
+            port: addr.port(),
+            ..Shared::default()
+        }));
         let udp = Arc::new(udp);
         let mut tasks = Vec::new();
         {
@@ -275,6 +287,22 @@ async fn respond(
                 wrong_q.to_vec().unwrap(),
                 reply.to_vec().unwrap(),
             ];
+        }
+        Behaviour::ForgeElsewhere { ips, ttl } => {
+            let mut forged = reply.clone();
+            answer(&mut forged, &[Ipv4Addr::new(6, 6, 6, 6)], 3600);
+            let forged = forged.to_vec().unwrap();
+            if !tcp {
+                let our_port = shared.lock().unwrap().port;
+                for from in ["127.0.0.1:0".to_string(), format!("127.0.0.2:{our_port}")] {
+                    let socket = UdpSocket::bind(&from).await.unwrap();
+                    for _ in 0..3 {
+                        socket.send_to(&forged, src).await.unwrap();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            answer(&mut reply, &ips, ttl);
         }
     }
     vec![reply.to_vec().unwrap()]
