@@ -614,3 +614,43 @@ async fn doctor_says_what_passes_and_what_to_fix() {
     );
     assert_no_leak(&up);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_never_reach_the_logs_even_at_trace() {
+    // Distinctive fake credentials, so that any trace of them in the output is found.
+    const KEY_ID: &str = "AKIDLEAKCHECK7Q2Z";
+    const SECRET: &str = "leakcheck/Secret+9Xy7Wq";
+    let api = moto::ErrorApi::start("403 Forbidden", "UnauthorizedOperation").await;
+    let dir = temp_dir("leak");
+    let config = write(
+        &dir,
+        "c.toml",
+        &format!(
+            "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
+            api.url()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        command()
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("RUST_LOG", "trace")
+            .args(["discover", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("UnauthorizedOperation"),
+        "the request was made: {all}"
+    );
+    assert!(all.contains("TRACE"), "trace logging was on: {all}");
+    assert!(!all.contains(SECRET), "the secret key was logged");
+    assert!(!all.contains(KEY_ID), "the access key ID was logged");
+}
