@@ -353,26 +353,37 @@ async fn names_fail_closed_before_the_first_pass() {
     assert_no_leak(&up);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn access_denied_is_reported_by_discover_and_serve() {
-    let api = moto::ErrorApi::start("403 Forbidden", "UnauthorizedOperation").await;
-    let dir = temp_dir("denied");
+/// Runs `bedrock-link discover` for VPC vpc-0abc against `api`, with `env` on top of the
+/// test environment.
+async fn discover_against(
+    api: &moto::ErrorApi,
+    dir: &str,
+    env: &[(&'static str, &'static str)],
+) -> std::process::Output {
     let config = write(
-        &dir,
+        &temp_dir(dir),
         "c.toml",
         &format!(
             "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
             api.url()
         ),
     );
-    let out = tokio::task::spawn_blocking(move || {
+    let env = env.to_vec();
+    tokio::task::spawn_blocking(move || {
         command()
+            .envs(env)
             .args(["discover", "--config", config.to_str().unwrap()])
             .output()
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_denied_is_reported_by_discover_and_serve() {
+    let api = moto::ErrorApi::start("403 Forbidden", "UnauthorizedOperation").await;
+    let out = discover_against(&api, "denied", &[]).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -621,26 +632,12 @@ async fn credentials_never_reach_the_logs_even_at_trace() {
     const KEY_ID: &str = "AKIDLEAKCHECK7Q2Z";
     const SECRET: &str = "leakcheck/Secret+9Xy7Wq";
     let api = moto::ErrorApi::start("403 Forbidden", "UnauthorizedOperation").await;
-    let dir = temp_dir("leak");
-    let config = write(
-        &dir,
-        "c.toml",
-        &format!(
-            "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
-            api.url()
-        ),
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        command()
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("RUST_LOG", "trace")
-            .args(["discover", "--config", config.to_str().unwrap()])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("RUST_LOG", "trace"),
+    ];
+    let out = discover_against(&api, "leak", &env).await;
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

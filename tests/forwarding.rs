@@ -3,9 +3,11 @@
 mod common;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use bedrock_link::serve::Running;
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
@@ -232,30 +234,50 @@ async fn upstream_queries_use_random_ids_and_rotating_ports() {
     );
 }
 
-#[tokio::test]
-async fn forged_replies_are_ignored_and_never_cached() {
+/// Asks twice for a name the upstream answers with 192.0.2.50 after sending forgeries the way
+/// `behaviour` says: only the real reply may be believed, and only it cached. Returns the
+/// upstream and server for further checks.
+async fn only_the_real_reply_counts(behaviour: Behaviour) -> (TestUpstream, Running, SocketAddr) {
     let up = TestUpstream::start().await;
-    up.rule(
-        "bank.example.test",
-        Behaviour::ForgeFirst {
-            ips: vec![ip("192.0.2.50")],
-            ttl: 300,
-        },
-    );
-    let (_s, addr) = start(config(up.addr, "")).await;
+    up.rule("bank.example.test", behaviour);
+    let (s, addr) = start(config(up.addr, "")).await;
     let reply = ask(addr, "bank.example.test.", RecordType::A).await;
     assert_eq!(
         ipv4s(&reply),
         vec![ip("192.0.2.50")],
-        "only the matching reply counts"
+        "only the real reply counts"
     );
     let again = ask(addr, "bank.example.test.", RecordType::A).await;
-    assert_eq!(ipv4s(&again), vec![ip("192.0.2.50")]);
+    assert_eq!(
+        ipv4s(&again),
+        vec![ip("192.0.2.50")],
+        "and only it is cached"
+    );
+    (up, s, addr)
+}
+
+#[tokio::test]
+async fn forged_replies_are_ignored_and_never_cached() {
+    let (_up, _s, addr) = only_the_real_reply_counts(Behaviour::ForgeFirst {
+        ips: vec![ip("192.0.2.50")],
+        ttl: 300,
+    })
+    .await;
     let evil = ask(addr, "evil.example.", RecordType::A).await;
     assert!(
         !ipv4s(&evil).contains(&ip("6.6.6.6")),
         "an unsolicited answer was not cached"
     );
+}
+
+#[tokio::test]
+async fn forgeries_from_another_port_or_address_are_ignored_and_never_cached() {
+    let (up, _s, _addr) = only_the_real_reply_counts(Behaviour::ForgeElsewhere {
+        ips: vec![ip("192.0.2.50")],
+        ttl: 300,
+    })
+    .await;
+    assert_eq!(up.seen_for("bank.example.test").len(), 1);
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Hostile input, overload and forgery over the network: the server answers or drops as the
+//! Hostile input and overload over the network: the server answers or drops as the
 //! RFCs say, keeps its bounds, and keeps serving everyone else throughout.
 
 mod common;
@@ -18,35 +18,12 @@ const ONE: &str =
 const NAME: &str = "bedrock-runtime.ap-southeast-2.amazonaws.com.";
 const WAIT: Duration = Duration::from_millis(300);
 
-/// A query header: ID 0xBEEF, RD, the given counts.
-fn header(qd: u16, ar: u16) -> Vec<u8> {
-    let mut h = vec![0xbe, 0xef, 0x01, 0];
-    for c in [qd, 0, 0, ar] {
-        h.extend_from_slice(&c.to_be_bytes());
-    }
-    h
-}
-
-fn name_wire(name: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for label in name.trim_end_matches('.').split('.') {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    out
-}
-
 /// An OPT record with payload 1232 and the given RDATA (options).
 fn opt(rdata: &[u8]) -> Vec<u8> {
     let mut o = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0];
     o.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
     o.extend_from_slice(rdata);
     o
-}
-
-fn rcode_of(reply: &[u8]) -> u8 {
-    reply[3] & 0x0f
 }
 
 /// The server still answers the override over UDP and TCP.
@@ -109,7 +86,7 @@ async fn broken_names_get_formerr_with_the_query_id() {
         ("a label running past the end", vec![20, b'x', b'y']),
     ];
     for (what, name) in names {
-        let mut m = header(1, 0);
+        let mut m = header(0x01, 1, 0, 0);
         m.extend_from_slice(&name);
         m.extend_from_slice(&[0, 1, 0, 1]);
         let reply = udp_raw(addr, &m, WAIT).await.expect(what);
@@ -130,7 +107,7 @@ async fn other_classes_are_not_answered_from_the_table() {
     let (_s, addr) = start(config(up.addr, ONE)).await;
     // CHAOS class for the overridden name: not ours to answer (the table is class IN), so it
     // is relayed, and the upstream's NXDOMAIN comes back.
-    let mut m = header(1, 0);
+    let mut m = header(0x01, 1, 0, 0);
     m.extend_from_slice(&name_wire(NAME));
     m.extend_from_slice(&[0, 1, 0, 3]);
     let reply = udp_raw(addr, &m, Duration::from_secs(2)).await.unwrap();
@@ -145,9 +122,8 @@ async fn other_classes_are_not_answered_from_the_table() {
 async fn huge_edns_options_are_accepted_and_broken_ones_refused() {
     let up = TestUpstream::start().await;
     let (_s, addr) = start(config(up.addr, ONE)).await;
-    let mut q = header(1, 1);
-    q.extend_from_slice(&name_wire(NAME));
-    q.extend_from_slice(&[0, 1, 0, 1]);
+    let mut q = header(0x01, 1, 0, 1);
+    q.extend_from_slice(&question(NAME));
     // A 3000-octet padding option (code 12): legal, if wasteful. The answer is normal and
     // still fits the UDP limit.
     let mut padding = vec![0, 12];
@@ -349,30 +325,4 @@ async fn without_a_rate_limit_a_busy_client_is_answered_in_full() {
         }
     }
     assert_eq!(answered, 30);
-}
-
-#[tokio::test]
-async fn forgeries_from_another_port_or_address_are_ignored_and_never_cached() {
-    let up = TestUpstream::start().await;
-    up.rule(
-        "bank.example.test",
-        Behaviour::ForgeElsewhere {
-            ips: vec![ip("192.0.2.50")],
-            ttl: 300,
-        },
-    );
-    let (_s, addr) = start(config(up.addr, "")).await;
-    let reply = ask(addr, "bank.example.test.", RecordType::A).await;
-    assert_eq!(
-        ipv4s(&reply),
-        vec![ip("192.0.2.50")],
-        "only the real reply counts"
-    );
-    let again = ask(addr, "bank.example.test.", RecordType::A).await;
-    assert_eq!(
-        ipv4s(&again),
-        vec![ip("192.0.2.50")],
-        "and only it is cached"
-    );
-    assert_eq!(up.seen_for("bank.example.test").len(), 1);
 }

@@ -383,6 +383,39 @@ pub fn query_msg(name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
     msg
 }
 
+/// A raw query header: ID 0xBEEF, the first flags byte as given (0x01 is RD), and the
+/// question, answer and additional counts (authority 0).
+pub fn header(flags: u8, qd: u16, an: u16, ar: u16) -> Vec<u8> {
+    let mut h = vec![0xbe, 0xef, flags, 0];
+    for c in [qd, an, 0, ar] {
+        h.extend_from_slice(&c.to_be_bytes());
+    }
+    h
+}
+
+/// A name in uncompressed wire form.
+pub fn name_wire(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.trim_end_matches('.').split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// A raw question section: `name`, type A, class IN.
+pub fn question(name: &str) -> Vec<u8> {
+    let mut q = name_wire(name);
+    q.extend_from_slice(&[0, 1, 0, 1]);
+    q
+}
+
+/// The RCODE of a raw reply.
+pub fn rcode_of(reply: &[u8]) -> u8 {
+    reply[3] & 0x0f
+}
+
 /// Sends raw bytes over UDP and returns the reply, or None after `wait`.
 pub async fn udp_raw(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
     let bind: SocketAddr = if server.is_ipv4() {
