@@ -24,7 +24,6 @@ use crate::request::{Reject, Request};
 use crate::response::{self, OverrideAnswers};
 use crate::table::Tables;
 use crate::upstream::{self, UpstreamError, Upstreams};
-use crate::wire;
 
 /// Which transport a query came in on: it decides whether replies must fit a UDP payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +181,10 @@ impl Handler {
                 }
                 (lookup, false, _) => {
                     self.metrics.count(Outcome::Override);
-                    let (ttl, raw_req) = (state.config.ttl, raw);
+                    let ttl = state.config.ttl;
                     let reply = self
                         .overrides
-                        .reply(&req, raw_req, &table, &lookup, ttl, max_udp);
+                        .reply(&req, raw, &table, &lookup, ttl, max_udp);
                     return Step::Reply(self.fit(reply, &req, transport, max_udp));
                 }
             }
@@ -200,7 +199,7 @@ impl Handler {
         );
         if let Some(answer) = self.cache.get(&key) {
             self.metrics.count(Outcome::CacheHit);
-            let reply = answer.patch(req.header.id, qname_wire, our_opt(&req, max_udp));
+            let reply = answer.patch(req.header.id, qname_wire, response::our_opt(&req, max_udp));
             return Step::Reply(self.fit(reply, &req, transport, max_udp));
         }
 
@@ -264,7 +263,7 @@ impl Handler {
         let answer = Arc::new(answer);
         self.cache.insert(key, answer.clone());
         self.metrics.count(Outcome::Forwarded);
-        let reply = answer.patch(req.header.id, &qname_wire, our_opt(&req, max_udp));
+        let reply = answer.patch(req.header.id, &qname_wire, response::our_opt(&req, max_udp));
         Some(self.fit(reply, &req, transport, max_udp))
     }
 
@@ -309,9 +308,4 @@ fn query_flags(req: &Request, raw: &[u8]) -> u8 {
         0
     };
     rd | ad_cd | dnssec_ok
-}
-
-/// Our OPT for a relayed reply, when the client sent one.
-fn our_opt(req: &Request, max_udp: u16) -> Option<[u8; wire::OPT_LEN]> {
-    req.edns.map(|e| wire::opt_record(max_udp, 0, e.dnssec_ok))
 }

@@ -158,10 +158,7 @@ impl OverrideAnswers {
                 answer
             }
         };
-        let opt = req
-            .edns
-            .map(|e| wire::opt_record(max_udp_payload, 0, e.dnssec_ok));
-        answer.patch(req.header.id, name, opt)
+        answer.patch(req.header.id, name, our_opt(req, max_udp_payload))
     }
 }
 
@@ -202,15 +199,19 @@ fn soa(zone: &Name, ttl: u32) -> Record {
     Record::from_rdata(zone.clone(), ttl, RData::SOA(soa))
 }
 
+/// Our OPT record in wire form for a reply to `req`, present only when the client sent one.
+pub fn our_opt(req: &Request, max_udp_payload: u16) -> Option<[u8; wire::OPT_LEN]> {
+    req.edns
+        .map(|e| wire::opt_record(max_udp_payload, 0, e.dnssec_ok))
+}
+
 /// Makes a UDP reply fit `limit` bytes: too large means header and question only, with TC set,
 /// so the client retries over TCP (RFC 1035 4.2.1, RFC 6891 7).
 pub fn fit_udp(reply: Vec<u8>, req: &Request, limit: usize, max_udp_payload: u16) -> Vec<u8> {
     if reply.len() <= limit {
         return reply;
     }
-    let opt = req
-        .edns
-        .map(|e| wire::opt_record(max_udp_payload, 0, e.dnssec_ok));
+    let opt = our_opt(req, max_udp_payload);
     wire::truncated(&reply, req.question.end(), opt.as_ref())
 }
 
