@@ -88,6 +88,9 @@ struct DoctorArgs {
     /// Skip the TCP connection check.
     #[arg(long)]
     no_connect: bool,
+    /// EC2 API endpoint for every [[source]]. Replaces source.endpoint_url.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     output: Output,
@@ -104,6 +107,9 @@ struct DiscoverArgs {
     /// Configuration file (TOML).
     #[arg(long, short, env = "BEDROCK_LINK_CONFIG")]
     config: PathBuf,
+    /// EC2 API endpoint for every [[source]]. Replaces source.endpoint_url.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     output: Output,
@@ -163,6 +169,9 @@ struct FlagArgs {
     /// Admin HTTP listen address. Replaces admin.listen.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    /// EC2 API endpoint for every [[source]]. Replaces source.endpoint_url.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
 }
 
 impl From<FlagArgs> for Overrides {
@@ -171,6 +180,7 @@ impl From<FlagArgs> for Overrides {
             listen: f.listen,
             upstreams: f.upstream,
             admin_listen: f.admin,
+            endpoint_url: f.endpoint_url,
         }
     }
 }
@@ -259,10 +269,18 @@ fn check(path: &std::path::Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The `--endpoint-url` of `discover`, `phz plan` and `doctor`, as the only override.
+fn endpoint_flag(url: &Option<String>) -> Overrides {
+    Overrides {
+        endpoint_url: url.clone(),
+        ..Overrides::default()
+    }
+}
+
 /// One pass over the configuration's sources.
 fn snapshots(config: &Config) -> Result<Vec<(String, discovery::Snapshot)>, Failure> {
     runtime(false)?
-        .block_on(discovery::discover_once(&config.sources))
+        .block_on(discovery::discover_once(&config.sources, &config.upstreams))
         .map_err(|(source, e)| Failure::runtime(format!("source {source}: {e}")))
 }
 
@@ -273,7 +291,8 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
 }
 
 fn discover(args: DiscoverArgs) -> Result<(), Failure> {
-    let config = Config::load(&args.config, &Overrides::default()).map_err(Failure::config)?;
+    let config =
+        Config::load(&args.config, &endpoint_flag(&args.endpoint_url)).map_err(Failure::config)?;
     if config.sources.is_empty() {
         let m = format!("{}: no [[source]] to discover", args.config.display());
         return Err(Failure::config(m));
@@ -305,7 +324,8 @@ fn discover(args: DiscoverArgs) -> Result<(), Failure> {
 }
 
 fn phz_plan(args: DiscoverArgs) -> Result<(), Failure> {
-    let config = Config::load(&args.config, &Overrides::default()).map_err(Failure::config)?;
+    let config =
+        Config::load(&args.config, &endpoint_flag(&args.endpoint_url)).map_err(Failure::config)?;
     let mut records = crate::phz::plan_statics(&config);
     if !config.sources.is_empty() {
         for (_, snapshot) in snapshots(&config)? {
@@ -339,7 +359,7 @@ fn phz_plan(args: DiscoverArgs) -> Result<(), Failure> {
 }
 
 fn doctor(args: DoctorArgs) -> Result<(), Failure> {
-    let config = Config::load(&args.config, &Overrides::default()).map_err(|e| {
+    let config = Config::load(&args.config, &endpoint_flag(&args.endpoint_url)).map_err(|e| {
         match args.output {
             Output::Json => println!("{}", serde_json::json!([{"check": "configuration", "ok": false, "detail": e.to_string(), "fix": "correct the file"}])),
             Output::Table => println!("FAIL  configuration  {e}"),

@@ -327,13 +327,8 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
         }
         services.push(pattern.to_ascii_lowercase());
     }
-    if let Some(url) = &s.endpoint_url {
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            return Err(("endpoint_url", format!("{url:?} is not an http(s) URL")));
-        }
+    if let Some(problem) = s.endpoint_url.as_deref().and_then(url_problem) {
+        return Err(("endpoint_url", problem));
     }
     if s.refresh < Duration::from_secs(1) {
         return Err(("refresh", "must be at least 1s".into()));
@@ -350,6 +345,15 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
         refresh: s.refresh,
         max_stale: s.max_stale,
     })
+}
+
+/// What is wrong with an EC2 endpoint URL, if anything.
+fn url_problem(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace))
+        .then(|| format!("{url:?} is not an http(s) URL"))
 }
 
 /// `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`, `eu-central-2`...
@@ -392,6 +396,8 @@ pub struct Overrides {
     pub listen: Vec<SocketAddr>,
     pub upstreams: Vec<String>,
     pub admin_listen: Option<SocketAddr>,
+    /// The EC2 API endpoint of every `[[source]]`.
+    pub endpoint_url: Option<String>,
 }
 
 impl Config {
@@ -433,6 +439,14 @@ impl Config {
         }
         if let Some(listen) = flags.admin_listen {
             file.admin = Some(AdminSection { listen });
+        }
+        if let Some(url) = &flags.endpoint_url {
+            if let Some(problem) = url_problem(url) {
+                return Err(err(None, "--endpoint-url", problem));
+            }
+            for source in &mut file.sources {
+                source.get_mut().endpoint_url = Some(url.clone());
+            }
         }
 
         let dns = &file.dns;
@@ -803,12 +817,37 @@ mod tests {
         );
         // A value from a flag has no line in the file.
         let flags = Overrides {
-            listen: vec![],
             upstreams: vec!["nope".into()],
-            admin_listen: None,
+            ..Overrides::default()
         };
         let e = Config::from_toml("", Path::new("t.toml"), &flags).unwrap_err();
         assert_eq!((e.key.as_str(), e.position), ("upstream.servers[0]", None));
+    }
+
+    #[test]
+    fn endpoint_url_flag_replaces_every_source() {
+        let text = "[[source]]\nregion = \"ap-southeast-2\"\nvpc_id = \"vpc-0a\"\n\
+                    endpoint_url = \"https://vpce-1-a.ec2.ap-southeast-2.vpce.amazonaws.com\"\n\
+                    [[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0b\"\n";
+        let flags = Overrides {
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            ..Overrides::default()
+        };
+        let c = Config::from_toml(text, Path::new("t.toml"), &flags).unwrap();
+        let urls: Vec<_> = c
+            .sources
+            .iter()
+            .map(|s| s.endpoint_url.as_deref())
+            .collect();
+        assert_eq!(urls, [Some("http://127.0.0.1:5000"); 2]);
+
+        let flags = Overrides {
+            endpoint_url: Some("ftp://x".into()),
+            ..Overrides::default()
+        };
+        let e = Config::from_toml(text, Path::new("t.toml"), &flags).unwrap_err();
+        assert_eq!((e.key.as_str(), e.position), ("--endpoint-url", None));
+        assert!(e.to_string().contains("not an http(s) URL"), "{e}");
     }
 
     #[test]

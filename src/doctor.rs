@@ -87,7 +87,7 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
 
     for source in &config.sources {
         let label = source.label();
-        match discovery::discover_once(std::slice::from_ref(source)).await {
+        match discovery::discover_once(std::slice::from_ref(source), &config.upstreams).await {
             Err((_, e)) => checks.push(api_failure(&label, &e)),
             Ok(results) => {
                 checks.push(Check::pass(

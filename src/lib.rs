@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`cli`] | command line, exit codes |
 //! | [`config`] | the TOML file: shape, defaults, validation, errors with file/line/key |
-//! | [`discovery`] | EC2 discovery per `[[source]]`: passes, refresh, backoff, staleness |
+//! | [`discovery`] | EC2 discovery per `[[source]]`: passes, refresh, backoff, staleness; the AWS client's own lookups through the upstream servers |
 //! | [`table`] | the record table in force: statics + discovered names, swapped atomically |
 //! | [`records`] | the record table and PHZ-equivalent lookup (exact, subtree, wildcard, scope) |
 //! | [`request`] | decoding a client's query (hickory-proto) |

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::discovery::{Endpoint, Snapshot};
+use crate::discovery::{DnsEntry, Endpoint, Snapshot};
 
 /// One record PHZ mode would hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,7 +38,7 @@ pub fn plan_snapshot(snapshot: &Snapshot) -> Vec<PlannedRecord> {
     for ep in &snapshot.endpoints {
         for name in &ep.hostnames {
             for rtype in types_of(ep) {
-                let target = ep.dns_entries.first();
+                let target = regional_dns_entry(ep);
                 out.push(PlannedRecord {
                     zone: zone_of(name),
                     name: name.clone(),
@@ -53,6 +53,20 @@ pub fn plan_snapshot(snapshot: &Snapshot) -> Vec<PlannedRecord> {
         }
     }
     out
+}
+
+/// The endpoint's regional DNS name: the entry whose first label is `<endpoint id>-<suffix>`.
+/// The others are zonal (`<id>-<suffix>-<zone>`: one zone only) or the service's private DNS
+/// name (which answers only inside the endpoint's VPC); the API lists them in no set order.
+/// The interconnect module's PHZ records pick the same entry.
+pub fn regional_dns_entry(ep: &Endpoint) -> Option<&DnsEntry> {
+    let prefix = format!("{}-", ep.id);
+    ep.dns_entries.iter().find(|d| {
+        let first = d.dns_name.split('.').next().unwrap_or_default();
+        first.strip_prefix(&prefix).is_some_and(|suffix| {
+            !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+    })
 }
 
 /// A for every endpoint; AAAA too when it is dual-stack (or IPv6-only).
@@ -94,4 +108,71 @@ pub fn plan_statics(config: &Config) -> Vec<PlannedRecord> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, zone: &str) -> DnsEntry {
+        DnsEntry {
+            dns_name: name.into(),
+            hosted_zone_id: zone.into(),
+        }
+    }
+
+    fn endpoint(entries: Vec<DnsEntry>) -> Endpoint {
+        Endpoint {
+            id: "vpce-0a1b2c3d4e5f60718".into(),
+            service: "com.amazonaws.ap-southeast-2.bedrock-runtime".into(),
+            vpc_id: "vpc-0123".into(),
+            state: "available".into(),
+            hostnames: vec!["bedrock-runtime.ap-southeast-2.amazonaws.com".into()],
+            ipv4: vec![],
+            ipv6: vec![],
+            ip_address_type: "ipv4".into(),
+            dns_entries: entries,
+        }
+    }
+
+    // DescribeVpcEndpoints lists the private DNS name, zonal names and the regional name in
+    // no set order (these are the shapes it returns); the alias must take the regional one.
+    #[test]
+    fn the_regional_name_is_chosen_wherever_it_stands() {
+        let entries = vec![
+            entry("bedrock-runtime.ap-southeast-2.amazonaws.com", "ZPRIVATE"),
+            entry(
+                "vpce-0a1b2c3d4e5f60718-abcd1234-ap-southeast-2a.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com",
+                "ZZONAL",
+            ),
+            entry(
+                "vpce-0a1b2c3d4e5f607189-zzzz9999.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com",
+                "ZOTHER",
+            ),
+            entry(
+                "vpce-0a1b2c3d4e5f60718-abcd1234.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com",
+                "ZREGIONAL",
+            ),
+        ];
+        for rotation in 0..entries.len() {
+            let mut e = entries.clone();
+            e.rotate_left(rotation);
+            let ep = endpoint(e);
+            let chosen = regional_dns_entry(&ep).expect("a regional entry");
+            assert_eq!(chosen.hosted_zone_id, "ZREGIONAL", "rotation {rotation}");
+            let plan = plan_snapshot(&Snapshot::new(vec![ep], Default::default()));
+            assert_eq!(plan[0].alias_zone_id.as_deref(), Some("ZREGIONAL"));
+        }
+    }
+
+    #[test]
+    fn no_regional_name_means_no_alias_target() {
+        let ep = endpoint(vec![entry(
+            "bedrock-runtime.ap-southeast-2.amazonaws.com",
+            "ZPRIVATE",
+        )]);
+        assert!(regional_dns_entry(&ep).is_none());
+        let plan = plan_snapshot(&Snapshot::new(vec![ep], Default::default()));
+        assert_eq!(plan[0].alias_target, None);
+    }
 }

@@ -63,6 +63,8 @@ pub enum ServeError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error("{0}")]
+    Resolver(String),
 }
 
 /// A running resolver: DNS listeners, the admin listener and the shared handler.
@@ -75,6 +77,8 @@ pub struct Running {
     admin_shutdown: CancellationToken,
     discovery_shutdown: CancellationToken,
     discovery_tasks: Vec<JoinHandle<()>>,
+    /// The sources' own lookups (the EC2 endpoint's name) go to the upstream servers.
+    discovery_dns: discovery::UpstreamDns,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
     started: Config,
     drain: Duration,
@@ -114,6 +118,8 @@ impl Running {
             ),
             None => None,
         };
+        let discovery_dns =
+            discovery::UpstreamDns::new(&started.upstreams).map_err(ServeError::Resolver)?;
         let server = Server::start(&listen, limits, handler.clone()).await?;
         status.serving.store(true, Ordering::Relaxed);
 
@@ -125,6 +131,7 @@ impl Running {
             .map(|s| {
                 tokio::spawn(discovery::run(
                     s,
+                    discovery_dns.clone(),
                     tables.clone(),
                     metrics.clone(),
                     discovery_shutdown.clone(),
@@ -145,6 +152,7 @@ impl Running {
             admin_shutdown,
             discovery_shutdown,
             discovery_tasks,
+            discovery_dns,
             started,
             drain,
         })
@@ -165,6 +173,9 @@ impl Running {
         let restart_needed = restart_only_changes(&self.started, &config);
         if !restart_needed.is_empty() {
             warn!(keys = ?restart_needed, "these settings changed but apply only after a restart");
+        }
+        if let Err(e) = self.discovery_dns.set_servers(&config.upstreams) {
+            warn!(error = %e, "discovery keeps resolving through the previous upstream servers");
         }
         let summary = summary(&config);
         self.handler.reload(config);

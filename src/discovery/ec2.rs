@@ -9,6 +9,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 
+use super::dns::UpstreamDns;
 use super::pattern::{service_matches, short_name};
 use super::{DiscoveryError, DnsEntry, Endpoint, Snapshot};
 use crate::config::SourceConfig;
@@ -25,15 +26,16 @@ const SERVICE_NAMES_TTL: Duration = Duration::from_secs(3600);
 /// ENI ids per DescribeNetworkInterfaces call (a filter takes up to 200 values).
 const ENI_BATCH: usize = 100;
 
-/// Builds the EC2 client of a source: its region, the default credential chain, and the
-/// endpoint override when one is given. TLS uses rustls with ring.
-pub async fn client(source: &SourceConfig) -> Client {
+/// Builds the EC2 client of a source: its region, the default credential chain, the
+/// endpoint override when one is given, and names resolved through `dns` (the upstream
+/// servers, never the system resolver). TLS uses rustls with ring.
+pub async fn client(source: &SourceConfig, dns: &UpstreamDns) -> Client {
     use aws_config::timeout::TimeoutConfig;
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+        .build_with_resolver(dns.clone());
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))

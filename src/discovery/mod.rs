@@ -5,6 +5,7 @@
 //! the refresh interval); once the last success is older than `max_stale`, the source's names
 //! become unavailable (SERVFAIL by default) instead of serving addresses that may be gone.
 
+pub mod dns;
 pub mod ec2;
 pub mod pattern;
 
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+pub use dns::UpstreamDns;
 
 use crate::config::SourceConfig;
 use crate::metrics::Metrics;
@@ -308,15 +311,16 @@ fn next_wait(refresh: Duration, failures: u32) -> Duration {
     jitter(backoff.min(refresh), 0.5)
 }
 
-/// Keeps one source fresh until `shutdown`.
+/// Keeps one source fresh until `shutdown`; the EC2 endpoint's name is resolved through `dns`.
 pub async fn run(
     status: Arc<SourceStatus>,
+    dns: UpstreamDns,
     tables: Arc<Tables>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let client = tokio::select! {
-        c = ec2::client(&status.config) => c,
+        c = ec2::client(&status.config, &dns) => c,
         _ = shutdown.cancelled() => return,
     };
     let mut names = ec2::ServiceNames::default();
@@ -363,13 +367,21 @@ fn unix_now() -> f64 {
 }
 
 /// One pass over every source (for `discover` and `phz plan`): each source's region and
-/// snapshot, in configuration order.
+/// snapshot, in configuration order. Names are resolved through `upstreams`.
 pub async fn discover_once(
     sources: &[SourceConfig],
+    upstreams: &[std::net::SocketAddr],
 ) -> Result<Vec<(String, Snapshot)>, (String, DiscoveryError)> {
+    let dns = UpstreamDns::new(upstreams).map_err(|e| {
+        let label = sources.first().map(SourceConfig::label).unwrap_or_default();
+        (
+            label,
+            DiscoveryError::from_parts("resolver", None, e, false),
+        )
+    })?;
     let mut out = Vec::new();
     for source in sources {
-        let client = ec2::client(source).await;
+        let client = ec2::client(source, &dns).await;
         let snapshot = ec2::discover(&client, source, &mut ec2::ServiceNames::default())
             .await
             .map_err(|e| (source.label(), e))?;
