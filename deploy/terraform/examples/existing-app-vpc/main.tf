@@ -1,6 +1,8 @@
-# An existing app VPC (its private route tables are found automatically), a new endpoint VPC
-# in the remote region, and bedrock-link as an ECS daemon on the existing cluster's EC2 hosts:
-# containers in bridge mode use 172.17.0.1 (docker0) as their DNS server.
+# An existing app VPC (its private route tables are found automatically, and every CIDR it
+# has gets a route back), a new endpoint VPC in the remote region, and bedrock-link as an ECS
+# daemon on the existing cluster's EC2 hosts: containers in bridge mode use 172.17.0.1
+# (docker0) as their DNS server. The hosts keep the VPC's own DNS, so the resolver never
+# depends on itself.
 
 terraform {
   required_version = ">= 1.5.0"
@@ -29,7 +31,9 @@ module "interconnect" {
     aws.endpoint = aws.endpoint
   }
 
-  name                  = "bedrock-link"
+  name                  = var.name
+  app_region            = var.app_region
+  endpoint_region       = var.endpoint_region
   create_app_vpc        = false
   app_vpc_id            = var.app_vpc_id
   app_route_table_scope = "private"
@@ -46,12 +50,12 @@ module "resolver" {
   source    = "../../modules/resolver"
   providers = { aws = aws.app }
 
-  name          = "bedrock-link"
+  name          = var.name
+  region        = var.app_region
   mode          = "ecs-daemon"
   cluster_arn   = var.cluster_arn
   vpc_id        = var.app_vpc_id
-  subnet_ids    = var.app_subnet_ids
-  client_cidrs  = [module.interconnect.app_vpc_cidr, "172.17.0.0/16"]
+  client_cidrs  = concat(module.interconnect.app_vpc_cidrs, ["172.17.0.0/16"])
   daemon_listen = ["172.17.0.1:53"]
   image         = var.image
   sources       = [module.interconnect.resolver_source_object]

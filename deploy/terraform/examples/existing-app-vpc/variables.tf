@@ -1,3 +1,9 @@
+variable "name" {
+  description = "Name of the deployment (prefixes every resource)."
+  type        = string
+  default     = "bedrock-link"
+}
+
 variable "app_region" {
   description = "Region of the existing app VPC."
   type        = string
@@ -9,13 +15,8 @@ variable "endpoint_region" {
 }
 
 variable "app_vpc_id" {
-  description = "The existing app VPC."
+  description = "The existing app VPC (DNS support on)."
   type        = string
-}
-
-variable "app_subnet_ids" {
-  description = "Private subnets of the app VPC (the daemon runs on the cluster's hosts in them)."
-  type        = list(string)
 }
 
 variable "cluster_arn" {

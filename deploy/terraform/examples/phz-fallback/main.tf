@@ -1,5 +1,6 @@
 # The classic design, no resolver: one Route 53 private hosted zone per Bedrock hostname in
-# the app VPC, each with an alias record to the endpoint in the remote region.
+# the app VPC, each with an alias record to the endpoint's regional DNS name in the remote
+# region. The app VPC needs DNS support and DNS hostnames on (the module checks).
 
 terraform {
   required_version = ">= 1.5.0"
@@ -28,7 +29,9 @@ module "interconnect" {
     aws.endpoint = aws.endpoint
   }
 
-  name                = "bedrock-phz"
+  name                = var.name
+  app_region          = var.app_region
+  endpoint_region     = var.endpoint_region
   create_app_vpc      = false
   app_vpc_id          = var.app_vpc_id
   create_endpoint_vpc = true

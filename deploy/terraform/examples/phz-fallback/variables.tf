@@ -1,3 +1,9 @@
+variable "name" {
+  description = "Name of the deployment (prefixes every resource)."
+  type        = string
+  default     = "bedrock-phz"
+}
+
 variable "app_region" {
   description = "Region of the existing app VPC."
   type        = string

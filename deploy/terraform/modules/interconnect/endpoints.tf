@@ -1,9 +1,12 @@
-# Interface endpoints in the endpoint VPC, reachable on 443 from the app CIDRs only.
+# Interface endpoints in the endpoint VPC, reachable on 443 from the app CIDRs only; the
+# discovery endpoint (ec2) for the resolver; the app region's own endpoints in the app VPC.
 
 resource "aws_security_group" "endpoints" {
   provider = aws.endpoint
 
-  name        = "${var.name}-interface-endpoints"
+  # A prefix, and a new group before the old one goes: a rename never waits on ENIs that
+  # still hold the old group, and two deployments never collide.
+  name_prefix = "${var.name}-endpoints-"
   description = "Interface endpoints of ${var.name}: HTTPS from the app VPC only"
   vpc_id      = local.endpoint_vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-interface-endpoints" })
@@ -15,7 +18,17 @@ resource "aws_security_group" "endpoints" {
     protocol    = "tcp"
     cidr_blocks = local.app_allowed_cidrs
   }
-  # No egress rule: endpoints answer on established connections only.
+  # No egress rule (AWS's default allow-all is removed): endpoints answer on established
+  # connections only.
+  egress = []
+
+  lifecycle {
+    create_before_destroy = true
+    precondition {
+      condition     = length(local.app_allowed_outside) == 0
+      error_message = "app_allowed_cidrs ${join(", ", local.app_allowed_outside)} lie outside the app VPC's CIDRs (${join(", ", local.app_vpc_cidrs)}). VPC peering carries only traffic from the peered VPCs' own CIDRs, so those clients could never get a reply; add the CIDR to the app VPC, or leave it out."
+    }
+  }
 }
 
 resource "aws_vpc_endpoint" "interface" {
@@ -23,14 +36,109 @@ resource "aws_vpc_endpoint" "interface" {
   provider = aws.endpoint
 
   vpc_id              = local.endpoint_vpc_id
-  service_name        = "com.amazonaws.${local.endpoint_region}.${each.key}"
+  service_name        = "com.amazonaws.${var.endpoint_region}.${each.key}"
   vpc_endpoint_type   = "Interface"
   subnet_ids          = coalesce(each.value.subnet_ids, local.endpoint_subnet_ids)
   security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
+  private_dns_enabled = each.value.private_dns_enabled
   ip_address_type     = each.value.ip_address_type
   policy              = each.value.policy
   tags                = merge(local.tags, { Name = "${var.name}-${each.key}", Service = each.key })
+
+  lifecycle {
+    # PHZ mode aliases to the regional DNS name, and `bedrock-link phz plan` picks it the
+    # same way: the entry whose first label is <endpoint id>-<suffix>, with no zone in it.
+    postcondition {
+      condition     = length([for d in self.dns_entry : d if can(regex("^${self.id}-[0-9a-z]+\\.", d.dns_name))]) == 1
+      error_message = "The endpoint for ${each.key} reports no single regional DNS name among its DNS entries (${join(", ", [for d in self.dns_entry : d.dns_name])})."
+    }
+  }
+}
+
+locals {
+  # The regional DNS entry (name and hosted zone) of each interface endpoint.
+  regional_dns = {
+    for k, e in aws_vpc_endpoint.interface : k => one([for d in e.dns_entry : d if can(regex("^${e.id}-[0-9a-z]+\\.", d.dns_name))])
+  }
+}
+
+# Discovery across the peering: the endpoint region's EC2 API as an interface endpoint in the
+# endpoint VPC. Private DNS stays off (the endpoint VPC's own EC2 calls keep their path);
+# bedrock-link calls it by its regional DNS name, which resolves publicly to these ENIs.
+resource "aws_vpc_endpoint" "discovery" {
+  count    = var.dns_mode == "resolver" && var.discovery_endpoint ? 1 : 0
+  provider = aws.endpoint
+
+  vpc_id              = local.endpoint_vpc_id
+  service_name        = "com.amazonaws.${var.endpoint_region}.ec2"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = local.endpoint_subnet_ids
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = false
+  tags                = merge(local.tags, { Name = "${var.name}-discovery-ec2", Service = "ec2" })
+
+  lifecycle {
+    postcondition {
+      condition     = length([for d in self.dns_entry : d if can(regex("^${self.id}-[0-9a-z]+\\.", d.dns_name))]) == 1
+      error_message = "The discovery endpoint reports no single regional DNS name among its DNS entries (${join(", ", [for d in self.dns_entry : d.dns_name])})."
+    }
+  }
+}
+
+locals {
+  discovery_endpoint_url = try(
+    "https://${one([for d in aws_vpc_endpoint.discovery[0].dns_entry : d.dns_name if can(regex("^${aws_vpc_endpoint.discovery[0].id}-[0-9a-z]+\\.", d.dns_name))])}",
+    null,
+  )
+}
+
+# --- The app region's own services, in the app VPC ------------------------------------------
+
+locals {
+  app_endpoint_subnet_ids = var.create_app_vpc ? [
+    # One subnet per zone: an interface endpoint takes at most one subnet per zone.
+    for az in local.app_azs : [for k, s in aws_subnet.app : s.id if s.availability_zone == az][0]
+    if anytrue([for k, s in aws_subnet.app : s.availability_zone == az])
+  ] : var.app_endpoint_subnet_ids
+}
+
+resource "aws_security_group" "app_endpoints" {
+  count    = length(var.app_interface_endpoints) > 0 ? 1 : 0
+  provider = aws.app
+
+  name_prefix = "${var.name}-app-endpoints-"
+  description = "App-region interface endpoints of ${var.name}: HTTPS from the app VPC"
+  vpc_id      = local.app_vpc_id
+  tags        = merge(local.tags, { Name = "${var.name}-app-endpoints" })
+
+  ingress {
+    description = "HTTPS from the app VPC"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = local.app_vpc_cidrs
+  }
+
+  lifecycle {
+    create_before_destroy = true
+    precondition {
+      condition     = length(local.app_endpoint_subnet_ids) > 0
+      error_message = "app_interface_endpoints in an existing app VPC need app_endpoint_subnet_ids."
+    }
+  }
+}
+
+resource "aws_vpc_endpoint" "app_interface" {
+  for_each = var.app_interface_endpoints
+  provider = aws.app
+
+  vpc_id              = local.app_vpc_id
+  service_name        = "com.amazonaws.${var.app_region}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = local.app_endpoint_subnet_ids
+  security_group_ids  = [aws_security_group.app_endpoints[0].id]
+  private_dns_enabled = true
+  tags                = merge(local.tags, { Name = "${var.name}-app-${each.key}", Service = each.key })
 }
 
 # Gateway endpoints serve the app VPC's own region (they do not work across peering).
@@ -39,8 +147,8 @@ resource "aws_vpc_endpoint" "app_gateway" {
   provider = aws.app
 
   vpc_id            = local.app_vpc_id
-  service_name      = "com.amazonaws.${local.app_region}.${each.key}"
+  service_name      = "com.amazonaws.${var.app_region}.${each.key}"
   vpc_endpoint_type = "Gateway"
-  route_table_ids   = local.app_route_table_ids
+  route_table_ids   = values(local.app_route_tables)
   tags              = merge(local.tags, { Name = "${var.name}-app-${each.key}" })
 }

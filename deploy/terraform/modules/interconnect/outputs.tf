@@ -4,18 +4,28 @@ output "app_vpc_id" {
 }
 
 output "app_vpc_cidr" {
-  description = "CIDR of the app VPC."
-  value       = local.app_vpc_cidr
+  description = "Primary CIDR of the app VPC."
+  value       = local.app_vpc_cidrs[0]
+}
+
+output "app_vpc_cidrs" {
+  description = "Every IPv4 CIDR of the app VPC (the endpoint VPC routes all of them back)."
+  value       = local.app_vpc_cidrs
 }
 
 output "app_subnet_ids" {
-  description = "Private subnets created in the app VPC (empty for an existing VPC)."
-  value       = [for s in aws_subnet.app : s.id]
+  description = "Private subnets created in the app VPC, in the order of app_private_subnet_cidrs (empty for an existing VPC)."
+  value       = [for i in range(length(aws_subnet.app)) : aws_subnet.app[tostring(i)].id]
 }
 
 output "app_route_table_ids" {
   description = "App route tables that route to the endpoint VPC."
-  value       = local.app_route_table_ids
+  value       = values(local.app_route_tables)
+}
+
+output "nat_gateway_ids" {
+  description = "NAT gateways of the app VPC, by zone (app_nat_gateway)."
+  value       = { for az, n in aws_nat_gateway.app : az => n.id }
 }
 
 output "endpoint_vpc_id" {
@@ -24,13 +34,13 @@ output "endpoint_vpc_id" {
 }
 
 output "endpoint_vpc_cidr" {
-  description = "CIDR of the endpoint VPC."
-  value       = local.endpoint_vpc_cidr
+  description = "Primary CIDR of the endpoint VPC."
+  value       = local.endpoint_vpc_cidrs[0]
 }
 
 output "endpoint_region" {
   description = "Region of the endpoint VPC."
-  value       = local.endpoint_region
+  value       = var.endpoint_region
 }
 
 output "peering_connection_id" {
@@ -39,7 +49,7 @@ output "peering_connection_id" {
 }
 
 output "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints."
+  description = "Security group of the interface endpoints (443 from app_allowed_cidrs)."
   value       = aws_security_group.endpoints.id
 }
 
@@ -54,13 +64,28 @@ output "endpoint_network_interface_ids" {
 }
 
 output "endpoint_dns_entries" {
-  description = "DNS entries (name and hosted zone id) per service."
+  description = "Every DNS entry (name and hosted zone id) per service: regional, zonal and private."
   value       = { for k, e in aws_vpc_endpoint.interface : k => e.dns_entry }
+}
+
+output "endpoint_regional_dns_names" {
+  description = "The regional DNS name per service (what PHZ mode aliases to)."
+  value       = { for k, d in local.regional_dns : k => d.dns_name }
+}
+
+output "discovery_endpoint_url" {
+  description = "URL of the ec2 interface endpoint in the endpoint VPC for bedrock-link's discovery (null when discovery_endpoint is off or in PHZ mode)."
+  value       = local.discovery_endpoint_url
 }
 
 output "hosted_zone_ids" {
   description = "Private hosted zone id per service (PHZ mode only)."
   value       = { for k, z in aws_route53_zone.phz : k => z.zone_id }
+}
+
+output "app_interface_endpoint_ids" {
+  description = "Interface endpoint id per app-region service in the app VPC."
+  value       = { for k, e in aws_vpc_endpoint.app_interface : k => e.id }
 }
 
 output "app_gateway_endpoint_ids" {
@@ -70,20 +95,24 @@ output "app_gateway_endpoint_ids" {
 
 output "resolver_source" {
   description = "A ready-made [[source]] block for bedrock-link's configuration."
-  value = join("\n", [
-    "[[source]]",
-    "region = \"${local.endpoint_region}\"",
-    "vpc_id = \"${local.endpoint_vpc_id}\"",
-    "services = [${join(", ", [for k in sort(keys(var.services)) : "\"${k}\""])}]",
-    "",
-  ])
+  value = join("\n", concat(
+    [
+      "[[source]]",
+      "region = \"${var.endpoint_region}\"",
+      "vpc_id = \"${local.endpoint_vpc_id}\"",
+      "services = [${join(", ", [for k in sort(keys(var.services)) : "\"${k}\""])}]",
+    ],
+    local.discovery_endpoint_url == null ? [] : ["endpoint_url = \"${local.discovery_endpoint_url}\""],
+    [""],
+  ))
 }
 
 output "resolver_source_object" {
   description = "The same source as an object, for the resolver module's sources variable."
   value = {
-    region   = local.endpoint_region
-    vpc_id   = local.endpoint_vpc_id
-    services = sort(keys(var.services))
+    region       = var.endpoint_region
+    vpc_id       = local.endpoint_vpc_id
+    services     = sort(keys(var.services))
+    endpoint_url = local.discovery_endpoint_url
   }
 }

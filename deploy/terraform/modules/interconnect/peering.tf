@@ -6,9 +6,16 @@ resource "aws_vpc_peering_connection" "this" {
 
   vpc_id      = local.app_vpc_id
   peer_vpc_id = local.endpoint_vpc_id
-  peer_region = local.endpoint_region
+  peer_region = var.endpoint_region
   auto_accept = false
   tags        = merge(local.tags, { Name = "${var.name}-app-to-endpoints", Side = "requester" })
+
+  lifecycle {
+    precondition {
+      condition     = length(local.app_route_tables) > 0
+      error_message = "No route table of the app VPC would get a route to the endpoint VPC: set app_route_table_ids, or app_route_table_scope = \"all\"."
+    }
+  }
 }
 
 resource "aws_vpc_peering_connection_accepter" "this" {
@@ -39,7 +46,10 @@ resource "aws_vpc_peering_connection_options" "accepter" {
   }
 }
 
-# --- Route tables: given, created here, or found ------------------------------------------
+# --- Route tables: created here, given, or found --------------------------------------------
+#
+# Each is keyed by something known when planning (a zone, a position in the given list, or
+# the id of a table that already exists), never by the id of a table created in the same run.
 
 data "aws_route_tables" "app" {
   count    = var.create_app_vpc || var.app_route_table_ids != null ? 0 : 1
@@ -60,39 +70,52 @@ data "aws_route_tables" "endpoint" {
 }
 
 locals {
-  # A route table is private when none of its routes leads to an internet gateway.
-  found_app_route_tables = [
-    for id, rt in data.aws_route_table.app : id
+  # A found route table is private when none of its routes leads to an internet gateway.
+  found_app_route_tables = {
+    for id, rt in data.aws_route_table.app : id => id
     if var.app_route_table_scope == "all" || !anytrue([for r in rt.routes : startswith(coalesce(r.gateway_id, "-"), "igw-")])
-  ]
-  app_route_table_ids = (
-    var.create_app_vpc ? [aws_route_table.app[0].id] :
-    var.app_route_table_ids != null ? var.app_route_table_ids :
+  }
+  app_route_tables = (
+    var.create_app_vpc ? { for az, rt in aws_route_table.app : az => rt.id } :
+    var.app_route_table_ids != null ? { for i, id in var.app_route_table_ids : "given-${i}" => id } :
     local.found_app_route_tables
   )
-  endpoint_route_table_ids = (
-    var.create_endpoint_vpc ? [aws_route_table.endpoint[0].id] :
-    var.endpoint_route_table_ids != null ? var.endpoint_route_table_ids :
-    data.aws_route_tables.endpoint[0].ids
+  endpoint_route_tables = (
+    var.create_endpoint_vpc ? { created = aws_route_table.endpoint[0].id } :
+    var.endpoint_route_table_ids != null ? { for i, id in var.endpoint_route_table_ids : "given-${i}" => id } :
+    { for id in data.aws_route_tables.endpoint[0].ids : id => id }
   )
+
+  # One route per (route table, CIDR of the other VPC), so secondary CIDRs are reachable and
+  # reply traffic to every app CIDR finds its way back.
+  app_routes = merge([
+    for rt_key, rt in local.app_route_tables : {
+      for cidr in local.endpoint_vpc_cidrs : "${rt_key} ${cidr}" => { route_table_id = rt, cidr = cidr }
+    }
+  ]...)
+  endpoint_routes = merge([
+    for rt_key, rt in local.endpoint_route_tables : {
+      for cidr in local.app_vpc_cidrs : "${rt_key} ${cidr}" => { route_table_id = rt, cidr = cidr }
+    }
+  ]...)
 }
 
 resource "aws_route" "app_to_endpoints" {
-  for_each = toset(local.app_route_table_ids)
+  for_each = local.app_routes
   provider = aws.app
 
-  route_table_id            = each.value
-  destination_cidr_block    = local.endpoint_vpc_cidr
+  route_table_id            = each.value.route_table_id
+  destination_cidr_block    = each.value.cidr
   vpc_peering_connection_id = aws_vpc_peering_connection.this.id
   depends_on                = [aws_vpc_peering_connection_accepter.this]
 }
 
 resource "aws_route" "endpoints_to_app" {
-  for_each = toset(local.endpoint_route_table_ids)
+  for_each = local.endpoint_routes
   provider = aws.endpoint
 
-  route_table_id            = each.value
-  destination_cidr_block    = local.app_vpc_cidr
+  route_table_id            = each.value.route_table_id
+  destination_cidr_block    = each.value.cidr
   vpc_peering_connection_id = aws_vpc_peering_connection.this.id
   depends_on                = [aws_vpc_peering_connection_accepter.this]
 }

@@ -4,7 +4,7 @@
 locals {
   phz_services = var.dns_mode == "phz" ? var.services : {}
   phz_hostnames = {
-    for k, v in local.phz_services : k => coalesce(v.private_dns_name, "${k}.${local.endpoint_region}.amazonaws.com")
+    for k, v in local.phz_services : k => coalesce(v.private_dns_name, "${k}.${var.endpoint_region}.amazonaws.com")
   }
 }
 
@@ -13,15 +13,18 @@ resource "aws_route53_zone" "phz" {
   provider = aws.app
 
   name    = each.value
-  comment = "${var.name}: ${each.key} in ${local.endpoint_region} through the peering"
+  comment = "${var.name}: ${each.key} in ${var.endpoint_region} through the peering"
   tags    = merge(local.tags, { Name = each.value })
 
   vpc {
     vpc_id     = local.app_vpc_id
-    vpc_region = local.app_region
+    vpc_region = var.app_region
   }
 }
 
+# The regional name, never a zonal one (that would send every client to one zone) nor the
+# endpoint's private DNS name (which answers only inside the endpoint VPC). Alias records to
+# an interface endpoint have no target health to evaluate: every ENI address is returned.
 resource "aws_route53_record" "phz_a" {
   for_each = local.phz_hostnames
   provider = aws.app
@@ -31,9 +34,9 @@ resource "aws_route53_record" "phz_a" {
   type    = "A"
 
   alias {
-    name                   = aws_vpc_endpoint.interface[each.key].dns_entry[0].dns_name
-    zone_id                = aws_vpc_endpoint.interface[each.key].dns_entry[0].hosted_zone_id
-    evaluate_target_health = true
+    name                   = local.regional_dns[each.key].dns_name
+    zone_id                = local.regional_dns[each.key].hosted_zone_id
+    evaluate_target_health = false
   }
 }
 
@@ -46,8 +49,8 @@ resource "aws_route53_record" "phz_aaaa" {
   type    = "AAAA"
 
   alias {
-    name                   = aws_vpc_endpoint.interface[each.key].dns_entry[0].dns_name
-    zone_id                = aws_vpc_endpoint.interface[each.key].dns_entry[0].hosted_zone_id
-    evaluate_target_health = true
+    name                   = local.regional_dns[each.key].dns_name
+    zone_id                = local.regional_dns[each.key].hosted_zone_id
+    evaluate_target_health = false
   }
 }

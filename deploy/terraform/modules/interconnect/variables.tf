@@ -1,10 +1,10 @@
 variable "name" {
-  description = "Name prefix for every resource (and the Name tag)."
+  description = "Name of this deployment: prefixes every resource name (and the Name tag). Two deployments in one account need two names."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9-]{1,40}$", var.name))
-    error_message = "name must be 1-40 letters, digits or dashes."
+    condition     = can(regex("^[a-zA-Z0-9-]{1,28}$", var.name))
+    error_message = "name must be 1-28 letters, digits or dashes (it prefixes IAM role name prefixes, which AWS caps at 38 characters)."
   }
 }
 
@@ -12,6 +12,26 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "app_region" {
+  description = "Region of the aws.app provider (the app VPC). Given, not looked up, so that regions newer than the provider (ap-southeast-6 with 5.x) work."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.app_region))
+    error_message = "app_region must be a region name such as ap-southeast-6."
+  }
+}
+
+variable "endpoint_region" {
+  description = "Region of the aws.endpoint provider (the endpoint VPC and its interface endpoints)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.endpoint_region))
+    error_message = "endpoint_region must be a region name such as ap-southeast-2."
+  }
 }
 
 # --- App VPC (where the application and the resolver run) ---------------------------------
@@ -34,7 +54,7 @@ variable "app_vpc_id" {
 }
 
 variable "app_vpc_cidr" {
-  description = "CIDR of the app VPC to create (ignored for an existing VPC, whose CIDR is read)."
+  description = "CIDR of the app VPC to create (ignored for an existing VPC, whose CIDRs are read)."
   type        = string
   default     = "10.10.0.0/16"
 
@@ -45,24 +65,46 @@ variable "app_vpc_cidr" {
 }
 
 variable "app_private_subnet_cidrs" {
-  description = "Private subnets of the app VPC to create, one per availability zone (created VPC only)."
+  description = "Private subnets of the app VPC to create; subnet i goes to zone i mod the number of zones (created VPC only)."
   type        = list(string)
   default     = ["10.10.1.0/24", "10.10.2.0/24"]
 
   validation {
-    condition     = alltrue([for c in var.app_private_subnet_cidrs : can(cidrnetmask(c))])
-    error_message = "Every app_private_subnet_cidrs entry must be an IPv4 CIDR."
+    condition     = length(var.app_private_subnet_cidrs) > 0 && alltrue([for c in var.app_private_subnet_cidrs : can(cidrnetmask(c))])
+    error_message = "app_private_subnet_cidrs must hold at least one IPv4 CIDR."
   }
 }
 
 variable "app_availability_zones" {
-  description = "Zones for the app subnets this module creates, in order (subnet i goes to zone i mod n). Null: <region>a and <region>b."
+  description = "Zones for the app subnets this module creates, in order. Null: <app_region>a and <app_region>b."
   type        = list(string)
   default     = null
 }
 
+variable "app_nat_gateway" {
+  description = "Internet egress for the private subnets of an app VPC this module creates: \"none\", \"single\" (one NAT gateway) or \"one_per_az\". Needs app_public_subnet_cidrs. Image pulls, CloudWatch Logs and the ECS agent need a path out: a NAT gateway, or app_interface_endpoints."
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "single", "one_per_az"], var.app_nat_gateway)
+    error_message = "app_nat_gateway must be \"none\", \"single\" or \"one_per_az\"."
+  }
+}
+
+variable "app_public_subnet_cidrs" {
+  description = "Public subnets (NAT gateways only, one per zone in the order of the zones) of an app VPC this module creates, when app_nat_gateway is not \"none\"."
+  type        = list(string)
+  default     = ["10.10.101.0/24", "10.10.102.0/24"]
+
+  validation {
+    condition     = alltrue([for c in var.app_public_subnet_cidrs : can(cidrnetmask(c))])
+    error_message = "Every app_public_subnet_cidrs entry must be an IPv4 CIDR."
+  }
+}
+
 variable "app_route_table_ids" {
-  description = "Route tables of the app VPC that get the route to the endpoint VPC. Null: found automatically (see app_route_table_scope)."
+  description = "Route tables of an existing app VPC that get the routes to the endpoint VPC. Null: found automatically (see app_route_table_scope). Keyed by position: reordering the list replaces routes."
   type        = list(string)
   default     = null
 }
@@ -79,13 +121,41 @@ variable "app_route_table_scope" {
 }
 
 variable "app_allowed_cidrs" {
-  description = "Client CIDRs allowed to reach the endpoints on TCP 443. Null: the app VPC's CIDR."
+  description = "Client CIDRs allowed to reach the endpoints on TCP 443. Null: every CIDR of the app VPC. Each must lie inside the app VPC's CIDRs: VPC peering carries no traffic from other networks (it is not transitive), so nothing else could get a reply."
   type        = list(string)
   default     = null
 
   validation {
     condition     = var.app_allowed_cidrs == null || alltrue([for c in coalesce(var.app_allowed_cidrs, []) : can(cidrnetmask(c)) && c != "0.0.0.0/0"])
     error_message = "app_allowed_cidrs must be IPv4 CIDRs, and never 0.0.0.0/0."
+  }
+}
+
+variable "app_interface_endpoints" {
+  description = "Interface endpoints for the app region's own services in the app VPC, with private DNS (for example ecr.api, ecr.dkr, logs, ecs, ecs-agent, ecs-telemetry, sts): a private path out for image pulls, logs and the ECS agent instead of a NAT gateway. Pair ECR with the \"s3\" gateway endpoint."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.app_interface_endpoints : can(regex("^[a-z0-9][a-z0-9.-]*$", s))])
+    error_message = "app_interface_endpoints holds service short names such as ecr.api or logs."
+  }
+}
+
+variable "app_endpoint_subnet_ids" {
+  description = "Subnets of an existing app VPC for the ENIs of app_interface_endpoints (one per zone). Ignored when the module creates the VPC (its private subnets are used)."
+  type        = list(string)
+  default     = []
+}
+
+variable "app_gateway_endpoints" {
+  description = "Gateway endpoints to create in the app VPC for its own region (\"s3\", \"dynamodb\"), on the app route tables. Gateway endpoints cannot be reached across peering, so they serve the app region only."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.app_gateway_endpoints : contains(["s3", "dynamodb"], s)])
+    error_message = "app_gateway_endpoints may hold only \"s3\" and \"dynamodb\"."
   }
 }
 
@@ -125,25 +195,25 @@ variable "endpoint_subnet_cidrs" {
   default     = ["10.20.1.0/24", "10.20.2.0/24"]
 
   validation {
-    condition     = alltrue([for c in var.endpoint_subnet_cidrs : can(cidrnetmask(c))])
-    error_message = "Every endpoint_subnet_cidrs entry must be an IPv4 CIDR."
+    condition     = length(var.endpoint_subnet_cidrs) > 0 && alltrue([for c in var.endpoint_subnet_cidrs : can(cidrnetmask(c))])
+    error_message = "endpoint_subnet_cidrs must hold at least one IPv4 CIDR."
   }
 }
 
 variable "endpoint_availability_zones" {
-  description = "Zones for the endpoint subnets this module creates, in order. Null: <region>a and <region>b."
+  description = "Zones for the endpoint subnets this module creates, in order. Null: <endpoint_region>a and <endpoint_region>b."
   type        = list(string)
   default     = null
 }
 
 variable "endpoint_subnet_ids" {
-  description = "Subnets of an existing endpoint VPC for the endpoint ENIs (existing VPC only)."
+  description = "Subnets of an existing endpoint VPC for the endpoint ENIs, at most one per zone (existing VPC only)."
   type        = list(string)
   default     = []
 }
 
 variable "endpoint_route_table_ids" {
-  description = "Route tables of the endpoint VPC that get the route back to the app VPC. Null: every route table of the VPC."
+  description = "Route tables of an existing endpoint VPC that get the routes back to the app VPC. Null: every route table of the VPC. Keyed by position: reordering the list replaces routes."
   type        = list(string)
   default     = null
 }
@@ -153,17 +223,21 @@ variable "endpoint_route_table_ids" {
 variable "services" {
   description = <<-EOT
     Interface endpoints to create in the endpoint VPC, keyed by the service's short name
-    (com.amazonaws.<region>.<key>). Any interface service works. Per endpoint: an optional
-    policy (JSON), subnet_ids (default: all endpoint subnets), ip_address_type ("ipv4" or
-    "dualstack"), and private_dns_name for PHZ mode when the hostname is not
-    <key>.<region>.amazonaws.com. The default keys match the resolver's default pattern
-    "bedrock*".
+    (com.amazonaws.<endpoint_region>.<key>). Any interface service works. Per endpoint: an
+    optional policy (JSON); subnet_ids (default: all endpoint subnets); ip_address_type
+    ("ipv4", or "dualstack" in an existing endpoint VPC whose subnets have IPv6);
+    private_dns_enabled (default true: the endpoint VPC itself resolves the service name
+    privately; needs DNS support and DNS hostnames on that VPC); and private_dns_name, the
+    hostname of the private hosted zone in PHZ mode when it is not
+    <key>.<endpoint_region>.amazonaws.com. The default keys match the resolver's default
+    pattern "bedrock*".
   EOT
   type = map(object({
-    policy           = optional(string)
-    subnet_ids       = optional(list(string))
-    ip_address_type  = optional(string, "ipv4")
-    private_dns_name = optional(string)
+    policy              = optional(string)
+    subnet_ids          = optional(list(string))
+    ip_address_type     = optional(string, "ipv4")
+    private_dns_enabled = optional(bool, true)
+    private_dns_name    = optional(string)
   }))
   default = {
     "bedrock"               = {}
@@ -179,7 +253,7 @@ variable "services" {
 }
 
 variable "dns_mode" {
-  description = "\"resolver\": bedrock-link answers the names (see the resolver module). \"phz\": one Route 53 private hosted zone per hostname in the app VPC, with alias records to the endpoint."
+  description = "\"resolver\": bedrock-link answers the names (see the resolver module). \"phz\": one Route 53 private hosted zone per hostname in the app VPC, with alias records to the endpoint's regional DNS name."
   type        = string
   default     = "resolver"
 
@@ -189,25 +263,28 @@ variable "dns_mode" {
   }
 }
 
+variable "discovery_endpoint" {
+  description = "Resolver mode: create an ec2 interface endpoint in the endpoint VPC (private DNS off) so that bedrock-link's discovery reaches the endpoint region's EC2 API across the peering, through the endpoint's own DNS name (public DNS, private IPs, covered by the service certificate). Its URL is in resolver_source_object. False: discovery needs another path (NAT gateway)."
+  type        = bool
+  default     = true
+}
+
 variable "peering_dns_resolution" {
   description = "Let each side of the peering resolve the other side's public DNS hostnames of instances to private IPs."
   type        = bool
   default     = true
 }
 
-variable "app_gateway_endpoints" {
-  description = "Gateway endpoints to create in the app VPC for its own region (\"s3\", \"dynamodb\"). Gateway endpoints cannot be reached across peering, so they serve the app region only."
-  type        = set(string)
-  default     = []
+# --- Flow logs -----------------------------------------------------------------------------
 
-  validation {
-    condition     = alltrue([for s in var.app_gateway_endpoints : contains(["s3", "dynamodb"], s)])
-    error_message = "app_gateway_endpoints may hold only \"s3\" and \"dynamodb\"."
-  }
+variable "flow_logs" {
+  description = "VPC flow logs (CloudWatch Logs) for the VPCs this module creates."
+  type        = bool
+  default     = true
 }
 
 variable "flow_logs_retention_days" {
-  description = "Retention of the VPC flow logs of the VPCs this module creates (CloudWatch Logs)."
+  description = "Retention of the VPC flow logs (CloudWatch Logs)."
   type        = number
   default     = 365
 
@@ -217,8 +294,24 @@ variable "flow_logs_retention_days" {
   }
 }
 
-variable "log_kms_key_arn" {
-  description = "KMS key for the flow log groups. Null: CloudWatch Logs' default encryption."
+variable "app_log_kms_key_arn" {
+  description = "KMS key (in app_region: KMS keys are regional) for the app VPC's flow log group. Null: CloudWatch Logs' default encryption."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.app_log_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.app_log_kms_key_arn))
+    error_message = "app_log_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "endpoint_log_kms_key_arn" {
+  description = "KMS key (in endpoint_region) for the endpoint VPC's flow log group. Null: CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.endpoint_log_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.endpoint_log_kms_key_arn))
+    error_message = "endpoint_log_kms_key_arn must be a KMS key ARN."
+  }
 }

@@ -1,36 +1,50 @@
-data "aws_region" "current" {}
-
 data "aws_vpc" "this" {
   id = var.vpc_id
 }
 
+# By position, not by id: the subnets may be created in the same run, and only the number of
+# them is known when planning.
 data "aws_subnet" "this" {
-  for_each = toset(var.subnet_ids)
-  id       = each.value
+  count = var.mode == "nlb-service" ? length(var.subnet_ids) : 0
+  id    = var.subnet_ids[count.index]
 }
 
 locals {
-  tags    = merge(var.tags, { "managed-by" = "terraform", "module" = "bedrock-link/resolver" })
-  region  = data.aws_region.current.name
-  is_nlb  = var.mode == "nlb-service"
-  cluster = var.cluster_arn != null ? var.cluster_arn : aws_ecs_cluster.this[0].arn
+  tags   = merge(var.tags, { "managed-by" = "terraform", "module" = "bedrock-link/resolver" })
+  is_nlb = var.mode == "nlb-service"
+  # nlb-service on EC2 in a cluster of our own: the module brings the instances (capacity.tf).
+  own_capacity = local.is_nlb && var.launch_type == "EC2" && var.cluster_arn == null
+  cluster      = var.cluster_arn != null ? var.cluster_arn : aws_ecs_cluster.this[0].arn
 
-  # One fixed NLB address per subnet: given, or a fixed host number inside each subnet.
-  nlb_ips = length(var.nlb_private_ips) > 0 ? var.nlb_private_ips : [
-    for id in var.subnet_ids : cidrhost(data.aws_subnet.this[id].cidr_block, var.nlb_ip_host_number)
+  # The VPC resolver. The resolver's upstream, and the DNS server of its own EC2 hosts: never
+  # the DHCP option set's servers, which are this resolver.
+  vpc_resolver = "169.254.169.253"
+
+  # One fixed NLB address per subnet: given, or a host number inside each subnet (53 where the
+  # subnet has room, else its last usable address; AWS reserves the first four and the last).
+  subnet_sizes = [for s in data.aws_subnet.this : pow(2, 32 - tonumber(split("/", s.cidr_block)[1]))]
+  nlb_host_numbers = [
+    for size in local.subnet_sizes : coalesce(var.nlb_ip_host_number, size > 64 ? 53 : size - 2)
   ]
+  # Null where the host number does not fit: the NLB's precondition then says so by name.
+  nlb_ips = length(var.nlb_private_ips) > 0 ? var.nlb_private_ips : [
+    for i, s in data.aws_subnet.this : try(cidrhost(s.cidr_block, local.nlb_host_numbers[i]), null)
+  ]
+  # A DHCP option set holds at most 4 DNS servers (and Linux reads only 3).
+  dhcp_dns_servers = slice(local.nlb_ips, 0, min(4, length(local.nlb_ips)))
 
   config = templatefile("${path.module}/bedrock-link.toml.tftpl", {
     listen         = local.is_nlb ? ["0.0.0.0:53"] : var.daemon_listen
     ttl            = var.ttl
     on_unavailable = var.on_unavailable
     allow          = concat(var.client_cidrs, ["127.0.0.0/8"])
+    upstream       = local.vpc_resolver
     admin_address  = local.is_nlb ? "0.0.0.0" : "127.0.0.1"
     admin_port     = var.admin_port
     sources        = var.sources
   })
 
-  dhcp_domain_name = coalesce(var.dhcp_domain_name, local.region == "us-east-1" ? "ec2.internal" : "${local.region}.compute.internal")
+  dhcp_domain_name = coalesce(var.dhcp_domain_name, var.region == "us-east-1" ? "ec2.internal" : "${var.region}.compute.internal")
 }
 
 resource "aws_ecs_cluster" "this" {
@@ -49,50 +63,81 @@ resource "aws_cloudwatch_log_group" "this" {
   retention_in_days = var.log_retention_days
   kms_key_id        = var.log_kms_key_arn
   tags              = local.tags
-}
 
-# --- IAM: the task role may only describe endpoints, services and ENIs --------------------
-
-data "aws_iam_policy_document" "ecs_tasks_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
+  lifecycle {
+    precondition {
+      condition     = var.log_kms_key_arn == null || try(split(":", var.log_kms_key_arn)[3], "") == var.region
+      error_message = "log_kms_key_arn must be a key in ${var.region}: KMS keys are regional."
     }
   }
 }
 
-# Exactly the calls a discovery pass makes (deploy/iam/discovery-policy.json; a test checks
-# both against the binary). EC2 Describe actions support no resource-level permissions.
-data "aws_iam_policy_document" "discovery" {
-  statement {
-    sid = "BedrockLinkDiscovery"
-    actions = [
-      "ec2:DescribeVpcEndpoints",
-      "ec2:DescribeVpcEndpointServices",
-      "ec2:DescribeNetworkInterfaces",
-    ]
-    resources = ["*"]
+# --- IAM: the task role may only describe endpoints, services and ENIs --------------------
+
+locals {
+  # Trust policies: who may assume the task roles (ECS tasks) and the hosts' role (EC2).
+  assume_role_policy = {
+    for service in ["ecs-tasks", "ec2"] : service => jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Action    = "sts:AssumeRole"
+        Principal = { Service = "${service}.amazonaws.com" }
+      }]
+    })
   }
+
+  # What the resolver's tasks and hosts may reach: HTTPS (the EC2 API for discovery, across
+  # the peering or through NAT; ECR, ECS and CloudWatch Logs) and DNS to the VPC resolver.
+  egress_rules = concat(
+    [{ description = "HTTPS: the EC2 API (discovery), ECR, ECS, CloudWatch Logs", protocol = "tcp", port = 443, cidrs = ["0.0.0.0/0"] }],
+    [for protocol in ["udp", "tcp"] : {
+      description = "DNS (${protocol}) to the VPC resolver"
+      protocol    = protocol
+      port        = 53
+      cidrs       = ["${local.vpc_resolver}/32", data.aws_vpc.this.cidr_block]
+    }],
+  )
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name_prefix        = "${var.name}-task-"
+  assume_role_policy = local.assume_role_policy["ecs-tasks"]
   tags               = local.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
+# Exactly the calls a discovery pass makes (deploy/iam/discovery-policy.json; tests check both
+# against the binary). EC2 Describe actions support no resource-level permissions.
 resource "aws_iam_role_policy" "discovery" {
-  name   = "discovery"
-  role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.discovery.json
+  name = "discovery"
+  role = aws_iam_role.task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "BedrockLinkDiscovery"
+      Effect = "Allow"
+      Action = [
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeVpcEndpointServices",
+        "ec2:DescribeNetworkInterfaces",
+      ]
+      Resource = "*"
+    }]
+  })
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name_prefix        = "${var.name}-exec-"
+  assume_role_policy = local.assume_role_policy["ecs-tasks"]
   tags               = local.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "execution" {
@@ -140,11 +185,27 @@ resource "aws_ecs_task_definition" "this" {
       logDriver = "awslogs"
       options = {
         "awslogs-group"         = aws_cloudwatch_log_group.this.name
-        "awslogs-region"        = local.region
+        "awslogs-region"        = var.region
         "awslogs-stream-prefix" = "bedrock-link"
       }
     }
   }])
+
+  lifecycle {
+    # Checks of the module's inputs taken together (this resource always exists).
+    precondition {
+      condition     = !var.create_dhcp_options || local.own_capacity
+      error_message = "create_dhcp_options needs mode = \"nlb-service\", launch_type = \"EC2\" and no cluster_arn: once the VPC's DHCP option set names the resolver, its own tasks must not resolve through it (image pulls, the ECS agent, logs), and only the module's own EC2 hosts are set up to resolve through the VPC resolver instead. Fargate tasks always resolve through the option set."
+    }
+    precondition {
+      condition     = local.is_nlb || length(var.nlb_private_ips) == 0
+      error_message = "nlb_private_ips applies to mode = \"nlb-service\" only."
+    }
+    precondition {
+      condition     = length(var.nlb_private_ips) == 0 || length(var.nlb_private_ips) == length(var.subnet_ids)
+      error_message = "nlb_private_ips needs one address per subnet of subnet_ids (${length(var.subnet_ids)})."
+    }
+  }
 }
 
 resource "aws_ecs_service" "daemon" {

@@ -1,10 +1,12 @@
-# nlb-service: tasks behind an internal NLB with one fixed private IP per subnet, so a DHCP
-# option set can name them.
+# nlb-service: tasks behind an internal NLB with one fixed private IP per subnet, so clients
+# (or a DHCP option set) can name them.
 
 resource "aws_security_group" "tasks" {
   count = local.is_nlb ? 1 : 0
 
-  name        = "${var.name}-resolver"
+  # A prefix, and a new group before the old one goes: a rename never waits on task ENIs
+  # that still hold the old group, and two deployments never collide.
+  name_prefix = "${var.name}-resolver-"
   description = "bedrock-link tasks: DNS from the client CIDRs, health checks from the VPC"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-resolver" })
@@ -33,28 +35,19 @@ resource "aws_security_group" "tasks" {
     cidr_blocks = [data.aws_vpc.this.cidr_block]
   }
 
-  egress {
-    description = "DNS to the VPC resolver"
-    from_port   = 53
-    to_port     = 53
-    protocol    = "udp"
-    cidr_blocks = ["169.254.169.253/32", data.aws_vpc.this.cidr_block]
+  dynamic "egress" {
+    for_each = local.egress_rules
+    content {
+      description = egress.value.description
+      from_port   = egress.value.port
+      to_port     = egress.value.port
+      protocol    = egress.value.protocol
+      cidr_blocks = egress.value.cidrs
+    }
   }
 
-  egress {
-    description = "DNS over TCP to the VPC resolver"
-    from_port   = 53
-    to_port     = 53
-    protocol    = "tcp"
-    cidr_blocks = ["169.254.169.253/32", data.aws_vpc.this.cidr_block]
-  }
-
-  egress {
-    description = "HTTPS to the EC2 API (discovery) and the image registry"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
+  lifecycle {
+    create_before_destroy = true
   }
 }
 
@@ -70,10 +63,20 @@ resource "aws_lb" "this" {
   tags                             = local.tags
 
   dynamic "subnet_mapping" {
-    for_each = { for i, id in var.subnet_ids : id => local.nlb_ips[i] }
+    for_each = [for i, id in var.subnet_ids : { subnet_id = id, ip = local.nlb_ips[i] }]
     content {
-      subnet_id            = subnet_mapping.key
-      private_ipv4_address = subnet_mapping.value
+      subnet_id            = subnet_mapping.value.subnet_id
+      private_ipv4_address = subnet_mapping.value.ip
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition = alltrue([
+        for i, s in data.aws_subnet.this :
+        length(var.nlb_private_ips) > 0 || (local.nlb_host_numbers[i] >= 4 && local.nlb_host_numbers[i] <= local.subnet_sizes[i] - 2)
+      ])
+      error_message = "nlb_ip_host_number lies outside a subnet of subnet_ids (AWS keeps the first four addresses and the last of each): lower it, or give nlb_private_ips."
     }
   }
 }
@@ -120,13 +123,47 @@ resource "aws_lb_listener" "dns" {
 resource "aws_ecs_service" "nlb" {
   count = local.is_nlb ? 1 : 0
 
-  name             = var.name
-  cluster          = local.cluster
-  task_definition  = aws_ecs_task_definition.this.arn
-  desired_count    = var.desired_count
-  launch_type      = var.launch_type
-  platform_version = var.launch_type == "FARGATE" ? "LATEST" : null
-  tags             = local.tags
+  name                              = var.name
+  cluster                           = local.cluster
+  task_definition                   = aws_ecs_task_definition.this.arn
+  desired_count                     = var.desired_count
+  launch_type                       = local.own_capacity ? null : var.launch_type
+  platform_version                  = var.launch_type == "FARGATE" ? "LATEST" : null
+  health_check_grace_period_seconds = var.health_check_grace_period_seconds
+  # The DHCP option set is associated only once the tasks are running and healthy.
+  wait_for_steady_state = var.create_dhcp_options
+  tags                  = local.tags
+
+  # A deployment whose tasks never turn healthy stops and rolls back, instead of replacing
+  # healthy resolvers with broken ones.
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  dynamic "capacity_provider_strategy" {
+    for_each = local.own_capacity ? [1] : []
+    content {
+      capacity_provider = aws_ecs_capacity_provider.this[0].name
+      weight            = 1
+    }
+  }
+
+  dynamic "ordered_placement_strategy" {
+    for_each = var.launch_type == "EC2" ? [1] : []
+    content {
+      type  = "spread"
+      field = "attribute:ecs.availability-zone"
+    }
+  }
+
+  dynamic "placement_constraints" {
+    for_each = var.launch_type == "EC2" ? [1] : []
+    content {
+      # One resolver per host: a host's loss costs one task.
+      type = "distinctInstance"
+    }
+  }
 
   network_configuration {
     subnets          = var.subnet_ids
@@ -140,7 +177,7 @@ resource "aws_ecs_service" "nlb" {
     container_port   = 53
   }
 
-  depends_on = [aws_lb_listener.dns]
+  depends_on = [aws_lb_listener.dns, aws_ecs_cluster_capacity_providers.this]
 }
 
 # --- DHCP: every ENI in the VPC resolves through the NLB -----------------------------------
@@ -148,8 +185,7 @@ resource "aws_ecs_service" "nlb" {
 resource "aws_vpc_dhcp_options" "this" {
   count = local.is_nlb && var.create_dhcp_options ? 1 : 0
 
-  # A DHCP option set holds at most 4 DNS servers (and Linux reads only 3).
-  domain_name_servers = slice(local.nlb_ips, 0, min(4, length(local.nlb_ips)))
+  domain_name_servers = local.dhcp_dns_servers
   domain_name         = local.dhcp_domain_name
   tags                = merge(local.tags, { Name = "${var.name}-bedrock-link" })
 
@@ -161,9 +197,12 @@ resource "aws_vpc_dhcp_options" "this" {
   }
 }
 
+# After the service is steady (wait_for_steady_state above): associating earlier would point
+# the VPC at a resolver that does not answer yet.
 resource "aws_vpc_dhcp_options_association" "this" {
   count = local.is_nlb && var.create_dhcp_options ? 1 : 0
 
   vpc_id          = var.vpc_id
   dhcp_options_id = aws_vpc_dhcp_options.this[0].id
+  depends_on      = [aws_ecs_service.nlb]
 }

@@ -3,6 +3,11 @@ output "dns_server_ips" {
   value       = local.is_nlb ? local.nlb_ips : []
 }
 
+output "dhcp_dns_servers" {
+  description = "The DNS servers of the DHCP option set (at most 4 of dns_server_ips), when create_dhcp_options."
+  value       = var.create_dhcp_options ? local.dhcp_dns_servers : []
+}
+
 output "nlb_arn" {
   description = "The internal NLB (nlb-service only)."
   value       = try(aws_lb.this[0].arn, null)
@@ -31,6 +36,11 @@ output "task_role_arn" {
 output "security_group_id" {
   description = "Security group of the nlb-service tasks."
   value       = try(aws_security_group.tasks[0].id, null)
+}
+
+output "autoscaling_group_name" {
+  description = "The Auto Scaling group of the module's EC2 capacity (nlb-service on EC2 without cluster_arn)."
+  value       = try(aws_autoscaling_group.instances[0].name, null)
 }
 
 output "log_group_name" {

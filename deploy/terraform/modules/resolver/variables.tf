@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix for every resource (and the Name tag)."
+  description = "Name of this deployment: prefixes every resource name (and the Name tag). Two deployments in one region need two names (load balancers and target groups are named)."
   type        = string
 
   validation {
@@ -14,8 +14,18 @@ variable "tags" {
   default     = {}
 }
 
+variable "region" {
+  description = "Region of the aws provider (the app VPC's region). Given, not looked up, so that regions newer than the provider (ap-southeast-6 with 5.x) work."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.region))
+    error_message = "region must be a region name such as ap-southeast-6."
+  }
+}
+
 variable "mode" {
-  description = "\"ecs-daemon\": one task per EC2 container instance, host networking, containers on the host use it. \"nlb-service\": an ECS service (Fargate or EC2) behind an internal NLB with fixed private IPs, for a DHCP option set."
+  description = "\"ecs-daemon\": one task per EC2 container instance, host networking, containers on the host use it. \"nlb-service\": an ECS service behind an internal NLB with fixed private IPs, for clients that name those IPs or for a DHCP option set."
   type        = string
 
   validation {
@@ -35,13 +45,9 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets of the app VPC for the tasks and the NLB (one NLB address per subnet; at most 4 are used by DHCP)."
+  description = "nlb-service: private subnets of the app VPC for the tasks, the NLB (one fixed address per subnet, one subnet per zone) and the module's EC2 capacity. A DHCP option set names at most 4 of the addresses. Unused by ecs-daemon (the cluster's hosts are where they are)."
   type        = list(string)
-
-  validation {
-    condition     = length(var.subnet_ids) >= 1
-    error_message = "At least one subnet is needed."
-  }
+  default     = []
 }
 
 variable "client_cidrs" {
@@ -55,18 +61,18 @@ variable "client_cidrs" {
 }
 
 variable "image" {
-  description = "The bedrock-link container image (built from deploy/docker/Dockerfile)."
+  description = "The bedrock-link container image (built from deploy/docker/Dockerfile), in a registry the tasks can reach without this resolver (ECR in the same region)."
   type        = string
 }
 
 variable "cluster_arn" {
-  description = "ECS cluster to run in. Null: a cluster is created (nlb-service on Fargate needs no instances; ecs-daemon needs container instances registered to it)."
+  description = "ECS cluster to run in. Null: a cluster is created. ecs-daemon needs container instances registered to it; nlb-service with launch_type = \"EC2\" and a created cluster gets the module's own capacity (ec2_capacity)."
   type        = string
   default     = null
 }
 
 variable "launch_type" {
-  description = "Launch type of the nlb-service tasks: \"FARGATE\" or \"EC2\" (ecs-daemon always uses EC2)."
+  description = "Launch type of the nlb-service tasks: \"FARGATE\", or \"EC2\" (required with create_dhcp_options: see the module README, \"No DNS dependency on itself\"). ecs-daemon always uses EC2."
   type        = string
   default     = "FARGATE"
 
@@ -76,14 +82,42 @@ variable "launch_type" {
   }
 }
 
+variable "ec2_capacity" {
+  description = "EC2 container instances the module creates for nlb-service with launch_type = \"EC2\" and no cluster_arn: an Auto Scaling group across subnet_ids whose hosts resolve through the VPC resolver directly, never through the DHCP option set. ami_id null: the ECS-optimized Amazon Linux 2023 AMI (x86_64) from its public SSM parameter."
+  type = object({
+    instance_type = optional(string, "t3.small")
+    min_size      = optional(number, 2)
+    max_size      = optional(number, 4)
+    ami_id        = optional(string)
+    ami_parameter = optional(string, "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
+  })
+  default = {}
+
+  validation {
+    condition     = var.ec2_capacity.min_size >= 1 && var.ec2_capacity.max_size >= var.ec2_capacity.min_size
+    error_message = "ec2_capacity needs min_size >= 1 and max_size >= min_size."
+  }
+}
+
 variable "desired_count" {
-  description = "Tasks of the nlb-service (at least 2 for availability)."
+  description = "Tasks of the nlb-service (at least 2 for availability; with the module's EC2 capacity, one task per instance)."
   type        = number
   default     = 2
 
   validation {
     condition     = var.desired_count >= 1 && var.desired_count <= 20
     error_message = "desired_count must be between 1 and 20."
+  }
+}
+
+variable "health_check_grace_period_seconds" {
+  description = "nlb-service: seconds ECS ignores failing NLB health checks of a new task (its first discovery pass and the NLB's two checks)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.health_check_grace_period_seconds >= 0 && var.health_check_grace_period_seconds <= 3600
+    error_message = "health_check_grace_period_seconds must be between 0 and 3600."
   }
 }
 
@@ -111,13 +145,19 @@ variable "nlb_private_ips" {
 }
 
 variable "nlb_ip_host_number" {
-  description = "Host number inside each subnet for the NLB's fixed address when nlb_private_ips is empty."
+  description = "Host number inside each subnet for the NLB's fixed address when nlb_private_ips is empty. Null: 53 where the subnet has room (/26 or larger), else the subnet's last usable address."
   type        = number
-  default     = 53
+  default     = null
+
+  validation {
+    # AWS reserves the first four addresses of a subnet and the last.
+    condition     = var.nlb_ip_host_number == null || try(var.nlb_ip_host_number >= 4, false)
+    error_message = "nlb_ip_host_number must be 4 or more: AWS reserves the first four addresses of every subnet."
+  }
 }
 
 variable "create_dhcp_options" {
-  description = "Create a DHCP option set naming the NLB addresses as DNS servers and associate it with the VPC (nlb-service only). Every ENI in the VPC, Fargate included, then resolves through bedrock-link."
+  description = "Create a DHCP option set naming the NLB addresses as DNS servers and associate it with the VPC once the service is steady (nlb-service with the module's EC2 capacity only). Every ENI in the VPC, Fargate included, then resolves through bedrock-link."
   type        = bool
   default     = false
 }
@@ -144,10 +184,15 @@ variable "admin_port" {
   description = "Port of the admin listener (/healthz, /readyz, /metrics); the NLB health check uses /readyz on it."
   type        = number
   default     = 9153
+
+  validation {
+    condition     = var.admin_port >= 1 && var.admin_port <= 65535 && var.admin_port != 53
+    error_message = "admin_port must be a port other than 53."
+  }
 }
 
 variable "sources" {
-  description = "Discovery sources: the endpoint VPCs to serve (the interconnect module's resolver_source_object output fits)."
+  description = "Discovery sources: the endpoint VPCs to serve (the interconnect module's resolver_source_object output fits). endpoint_url: the EC2 API to call (the interconnect module's discovery endpoint, reached across the peering); null: the region's public EC2 API."
   type = list(object({
     region       = string
     vpc_id       = string
@@ -189,10 +234,20 @@ variable "log_retention_days" {
   description = "Retention of the resolver's log group."
   type        = number
   default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, ... 365, ... 3653)."
+  }
 }
 
 variable "log_kms_key_arn" {
-  description = "KMS key for the log group. Null: CloudWatch Logs' default encryption."
+  description = "KMS key for the log group, in this module's region. Null: CloudWatch Logs' default encryption."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.log_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.log_kms_key_arn))
+    error_message = "log_kms_key_arn must be a KMS key ARN."
+  }
 }

@@ -1,0 +1,294 @@
+# Both VPCs created by the module. Plans only, against mock providers: nothing leaves this
+# machine. Route tables and endpoints get fixed ids (override_during = plan) so assertions
+# can follow references, not just counts.
+
+mock_provider "aws" {
+  alias = "app"
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["ap-southeast-6a", "ap-southeast-6b"] }
+  }
+}
+
+mock_provider "aws" {
+  alias = "endpoint"
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["ap-southeast-2a", "ap-southeast-2b"] }
+  }
+  # What DescribeVpcEndpoints returns for an endpoint with private DNS on: its private name,
+  # a zonal name, and the regional name, in no particular order.
+  override_resource {
+    target          = aws_vpc_endpoint.interface
+    override_during = plan
+    values = {
+      id = "vpce-0a1b2c3d4e5f60718"
+      dns_entry = [
+        { dns_name = "bedrock-runtime.ap-southeast-2.amazonaws.com", hosted_zone_id = "ZPRIVATE" },
+        { dns_name = "vpce-0a1b2c3d4e5f60718-abcd1234-ap-southeast-2a.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com", hosted_zone_id = "ZZONAL" },
+        { dns_name = "vpce-0a1b2c3d4e5f60718-abcd1234.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com", hosted_zone_id = "ZREGIONAL" },
+      ]
+    }
+  }
+  override_resource {
+    target          = aws_vpc_endpoint.discovery
+    override_during = plan
+    values = {
+      id = "vpce-0ec2ec2ec2ec2ec20"
+      dns_entry = [
+        { dns_name = "vpce-0ec2ec2ec2ec2ec20-ffff0000-ap-southeast-2b.ec2.ap-southeast-2.vpce.amazonaws.com", hosted_zone_id = "ZZONAL" },
+        { dns_name = "vpce-0ec2ec2ec2ec2ec20-ffff0000.ec2.ap-southeast-2.vpce.amazonaws.com", hosted_zone_id = "ZREGIONAL" },
+      ]
+    }
+  }
+}
+
+override_resource {
+  target          = aws_route_table.app["ap-southeast-6a"]
+  override_during = plan
+  values          = { id = "rtb-app-a" }
+}
+override_resource {
+  target          = aws_route_table.app["ap-southeast-6b"]
+  override_during = plan
+  values          = { id = "rtb-app-b" }
+}
+override_resource {
+  target          = aws_route_table.endpoint
+  override_during = plan
+  values          = { id = "rtb-endpoints" }
+}
+override_resource {
+  target          = aws_security_group.endpoints
+  override_during = plan
+  values          = { id = "sg-endpoints" }
+}
+override_resource {
+  target          = aws_subnet.endpoint["0"]
+  override_during = plan
+  values          = { id = "subnet-ep-0" }
+}
+override_resource {
+  target          = aws_subnet.endpoint["1"]
+  override_during = plan
+  values          = { id = "subnet-ep-1" }
+}
+override_resource {
+  target          = aws_vpc_peering_connection.this
+  override_during = plan
+  values          = { id = "pcx-0123" }
+}
+override_resource {
+  target          = aws_nat_gateway.app
+  override_during = plan
+  values          = { id = "nat-0123" }
+}
+
+variables {
+  name            = "t"
+  app_region      = "ap-southeast-6"
+  endpoint_region = "ap-southeast-2"
+  create_app_vpc  = true
+  app_vpc_cidr    = "10.10.0.0/16"
+  services = {
+    "bedrock-runtime" = {}
+    "bedrock"         = { private_dns_enabled = false }
+  }
+}
+
+run "routes_both_ways" {
+  command = plan
+
+  # One route to the endpoint VPC in each app route table, through the peering.
+  assert {
+    condition = (
+      length(aws_route.app_to_endpoints) == length(aws_route_table.app) &&
+      toset([for r in aws_route.app_to_endpoints : r.route_table_id]) == toset(["rtb-app-a", "rtb-app-b"]) &&
+      alltrue([for r in aws_route.app_to_endpoints : r.destination_cidr_block == "10.20.0.0/16" && r.vpc_peering_connection_id == "pcx-0123"])
+    )
+    error_message = "Each app route table needs exactly one route to 10.20.0.0/16 over the peering: ${jsonencode(aws_route.app_to_endpoints)}"
+  }
+
+  # And one route back to the app VPC in the endpoint route table.
+  assert {
+    condition = (
+      length(aws_route.endpoints_to_app) == 1 &&
+      alltrue([for r in aws_route.endpoints_to_app : r.route_table_id == "rtb-endpoints" && r.destination_cidr_block == "10.10.0.0/16" && r.vpc_peering_connection_id == "pcx-0123"])
+    )
+    error_message = "The endpoint route table needs exactly one route back to 10.10.0.0/16 over the peering: ${jsonencode(aws_route.endpoints_to_app)}"
+  }
+
+  assert {
+    condition     = aws_vpc_peering_connection.this.peer_region == "ap-southeast-2" && aws_vpc_peering_connection_accepter.this.auto_accept
+    error_message = "The peering must be requested to ap-southeast-2 and accepted there."
+  }
+}
+
+run "endpoint_security_group_admits_443_from_app_cidrs_only" {
+  command = plan
+
+  assert {
+    condition = (
+      length(aws_security_group.endpoints.ingress) == 1 &&
+      alltrue([for r in aws_security_group.endpoints.ingress :
+        r.protocol == "tcp" && r.from_port == 443 && r.to_port == 443 &&
+        toset(r.cidr_blocks) == toset(["10.10.0.0/16"]) &&
+        try(length(r.ipv6_cidr_blocks), 0) == 0 && try(length(r.security_groups), 0) == 0 && r.self != true
+      ])
+    )
+    error_message = "The endpoint security group must admit TCP 443 from 10.10.0.0/16 and nothing else: ${jsonencode(aws_security_group.endpoints.ingress)}"
+  }
+
+  assert {
+    condition     = length(aws_security_group.endpoints.egress) == 0
+    error_message = "The endpoint security group needs no egress rule."
+  }
+
+  assert {
+    condition     = startswith(aws_security_group.endpoints.name_prefix, "t-")
+    error_message = "The endpoint security group is named by prefix, so renames and second deployments never collide."
+  }
+}
+
+run "one_endpoint_per_service_with_its_private_dns_setting" {
+  command = plan
+
+  assert {
+    condition     = keys(aws_vpc_endpoint.interface) == ["bedrock", "bedrock-runtime"]
+    error_message = "One interface endpoint per service: ${jsonencode(keys(aws_vpc_endpoint.interface))}"
+  }
+
+  assert {
+    condition = alltrue([for k, e in aws_vpc_endpoint.interface :
+      e.service_name == "com.amazonaws.ap-southeast-2.${k}" && e.vpc_endpoint_type == "Interface" &&
+      e.subnet_ids == toset(["subnet-ep-0", "subnet-ep-1"]) && e.security_group_ids == toset(["sg-endpoints"])
+    ])
+    error_message = "Each endpoint serves com.amazonaws.ap-southeast-2.<service> in both endpoint subnets behind the endpoint security group."
+  }
+
+  assert {
+    condition     = aws_vpc_endpoint.interface["bedrock-runtime"].private_dns_enabled && !aws_vpc_endpoint.interface["bedrock"].private_dns_enabled
+    error_message = "private_dns_enabled must follow each service's setting (bedrock-runtime: on by default; bedrock: off)."
+  }
+}
+
+run "resolver_mode_has_no_zones_and_a_discovery_endpoint" {
+  command = plan
+
+  assert {
+    condition     = length(aws_route53_zone.phz) == 0 && length(aws_route53_record.phz_a) == 0
+    error_message = "Resolver mode creates no private hosted zone."
+  }
+
+  assert {
+    condition = (
+      aws_vpc_endpoint.discovery[0].service_name == "com.amazonaws.ap-southeast-2.ec2" &&
+      !aws_vpc_endpoint.discovery[0].private_dns_enabled &&
+      output.resolver_source_object.endpoint_url == "https://vpce-0ec2ec2ec2ec2ec20-ffff0000.ec2.ap-southeast-2.vpce.amazonaws.com"
+    )
+    error_message = "Discovery must call the ec2 endpoint's regional name: ${jsonencode(output.resolver_source_object)}"
+  }
+}
+
+run "phz_mode_aliases_each_hostname_to_the_regional_name" {
+  command = plan
+
+  variables {
+    dns_mode = "phz"
+  }
+
+  assert {
+    condition = (
+      keys(aws_route53_zone.phz) == ["bedrock", "bedrock-runtime"] &&
+      aws_route53_zone.phz["bedrock-runtime"].name == "bedrock-runtime.ap-southeast-2.amazonaws.com" &&
+      one(aws_route53_zone.phz["bedrock-runtime"].vpc).vpc_region == "ap-southeast-6"
+    )
+    error_message = "PHZ mode needs one zone per hostname, associated with the app VPC in ap-southeast-6."
+  }
+
+  assert {
+    condition = alltrue([for k, r in aws_route53_record.phz_a :
+      r.type == "A" && r.name == aws_route53_zone.phz[k].name &&
+      one(r.alias).name == "vpce-0a1b2c3d4e5f60718-abcd1234.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com" &&
+      one(r.alias).zone_id == "ZREGIONAL"
+    ])
+    error_message = "Each zone's A record must alias the endpoint's regional DNS name (not a zonal or private one): ${jsonencode(aws_route53_record.phz_a)}"
+  }
+
+  assert {
+    condition     = length(aws_vpc_endpoint.discovery) == 0 && length(aws_route53_record.phz_aaaa) == 0
+    error_message = "PHZ mode needs no discovery endpoint, and IPv4 endpoints no AAAA alias."
+  }
+}
+
+run "single_nat_gateway_serves_every_private_route_table" {
+  command = plan
+
+  variables {
+    app_nat_gateway = "single"
+  }
+
+  assert {
+    condition = (
+      length(aws_nat_gateway.app) == 1 && length(aws_subnet.app_public) == 2 &&
+      length(aws_route.app_private_nat) == 2 &&
+      toset([for r in aws_route.app_private_nat : r.route_table_id]) == toset(["rtb-app-a", "rtb-app-b"]) &&
+      alltrue([for r in aws_route.app_private_nat : r.destination_cidr_block == "0.0.0.0/0" && r.nat_gateway_id == "nat-0123"])
+    )
+    error_message = "One NAT gateway, and a default route to it in each private route table."
+  }
+}
+
+run "no_nat_gateway_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_nat_gateway.app) == 0 && length(aws_internet_gateway.app) == 0 && length(aws_route.app_private_nat) == 0
+    error_message = "No internet path unless app_nat_gateway asks for one."
+  }
+}
+
+run "flow_log_role_is_named_by_prefix" {
+  command = plan
+
+  assert {
+    condition     = startswith(aws_iam_role.flow_logs[0].name_prefix, "t-")
+    error_message = "IAM roles are global: the flow-log role is named by prefix so two deployments never collide."
+  }
+}
+
+run "dualstack_needs_an_existing_dual_stack_vpc" {
+  command = plan
+
+  variables {
+    services = { "bedrock-runtime" = { ip_address_type = "dualstack" } }
+  }
+
+  expect_failures = [aws_vpc.endpoint]
+}
+
+run "kms_key_must_be_in_the_log_groups_region" {
+  command = plan
+
+  variables {
+    app_log_kms_key_arn      = "arn:aws:kms:ap-southeast-6:123456789012:key/app"
+    endpoint_log_kms_key_arn = "arn:aws:kms:ap-southeast-6:123456789012:key/app"
+  }
+
+  expect_failures = [aws_cloudwatch_log_group.endpoint_flow_logs]
+}
+
+run "kms_keys_per_region_are_accepted" {
+  command = plan
+
+  variables {
+    app_log_kms_key_arn      = "arn:aws:kms:ap-southeast-6:123456789012:key/app"
+    endpoint_log_kms_key_arn = "arn:aws:kms:ap-southeast-2:123456789012:key/endpoints"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_log_group.app_flow_logs[0].kms_key_id == "arn:aws:kms:ap-southeast-6:123456789012:key/app" &&
+      aws_cloudwatch_log_group.endpoint_flow_logs[0].kms_key_id == "arn:aws:kms:ap-southeast-2:123456789012:key/endpoints"
+    )
+    error_message = "Each flow log group takes the key of its own region."
+  }
+}

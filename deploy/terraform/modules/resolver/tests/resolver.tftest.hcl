@@ -1,0 +1,292 @@
+# The resolver module, planned against a mock provider: nothing leaves this machine.
+
+mock_provider "aws" {
+  mock_data "aws_vpc" {
+    defaults = { cidr_block = "10.10.0.0/16" }
+  }
+  mock_data "aws_subnet" {
+    defaults = { cidr_block = "10.10.9.0/24" }
+  }
+  mock_data "aws_ssm_parameter" {
+    defaults = { value = "ami-0123456789abcdef0" }
+  }
+}
+
+# Five subnets; the third is a /27, too small for host number 53.
+override_data {
+  target = data.aws_subnet.this[0]
+  values = { cidr_block = "10.10.1.0/24" }
+}
+override_data {
+  target = data.aws_subnet.this[1]
+  values = { cidr_block = "10.10.2.0/24" }
+}
+override_data {
+  target = data.aws_subnet.this[2]
+  values = { cidr_block = "10.10.3.0/27" }
+}
+override_data {
+  target = data.aws_subnet.this[3]
+  values = { cidr_block = "10.10.4.0/24" }
+}
+override_data {
+  target = data.aws_subnet.this[4]
+  values = { cidr_block = "10.10.5.0/24" }
+}
+
+override_resource {
+  target          = aws_ecs_capacity_provider.this
+  override_during = plan
+  values          = { name = "t-hosts" }
+}
+
+variables {
+  name         = "t"
+  region       = "ap-southeast-6"
+  mode         = "nlb-service"
+  vpc_id       = "vpc-0a0a0a0a"
+  subnet_ids   = ["subnet-1", "subnet-2"]
+  client_cidrs = ["10.10.0.0/16"]
+  image        = "example/bedrock-link:test"
+  sources = [{
+    region       = "ap-southeast-2"
+    vpc_id       = "vpc-0e0e0e0e"
+    endpoint_url = "https://vpce-0ec2ec2ec2ec2ec20-ffff0000.ec2.ap-southeast-2.vpce.amazonaws.com"
+  }]
+}
+
+run "security_group_admits_dns_from_the_client_cidrs_only" {
+  command = plan
+
+  assert {
+    condition = (
+      toset([for r in aws_security_group.tasks[0].ingress : r.protocol if r.from_port == 53 && r.to_port == 53]) == toset(["udp", "tcp"]) &&
+      alltrue([for r in aws_security_group.tasks[0].ingress : toset(r.cidr_blocks) == toset(["10.10.0.0/16"]) if r.from_port <= 53 && r.to_port >= 53])
+    )
+    error_message = "The tasks take DNS on 53/udp and 53/tcp from client_cidrs and from nowhere else: ${jsonencode(aws_security_group.tasks[0].ingress)}"
+  }
+
+  assert {
+    condition = alltrue([for r in aws_security_group.tasks[0].ingress :
+      (r.from_port == 53 && r.to_port == 53) || (r.from_port == 9153 && r.to_port == 9153 && r.protocol == "tcp" && toset(r.cidr_blocks) == toset(["10.10.0.0/16"]))
+    ])
+    error_message = "Besides DNS, only the NLB health check (the admin port, from the VPC) may come in."
+  }
+
+  assert {
+    condition     = startswith(aws_security_group.tasks[0].name_prefix, "t-")
+    error_message = "The tasks' security group is named by prefix."
+  }
+}
+
+run "task_role_may_only_describe" {
+  command = plan
+
+  assert {
+    condition = (
+      length(jsondecode(aws_iam_role_policy.discovery.policy).Statement) == 1 &&
+      one(jsondecode(aws_iam_role_policy.discovery.policy).Statement).Effect == "Allow" &&
+      sort(one(jsondecode(aws_iam_role_policy.discovery.policy).Statement).Action) == sort(["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcEndpoints"])
+    )
+    error_message = "The task role's policy must allow exactly the three Describe actions: ${aws_iam_role_policy.discovery.policy}"
+  }
+
+  # The same three as deploy/iam/discovery-policy.json, which tests/discovery.rs checks
+  # against the calls a real discovery pass makes.
+  assert {
+    condition     = sort(one(jsondecode(aws_iam_role_policy.discovery.policy).Statement).Action) == sort(jsondecode(file("../../../iam/discovery-policy.json")).Statement[0].Action)
+    error_message = "The module's policy and deploy/iam/discovery-policy.json disagree."
+  }
+
+  assert {
+    condition     = startswith(aws_iam_role.task.name_prefix, "t-") && startswith(aws_iam_role.execution.name_prefix, "t-")
+    error_message = "IAM roles are global: they are named by prefix so two deployments never collide."
+  }
+}
+
+run "no_dhcp_option_set_unless_asked" {
+  command = plan
+
+  assert {
+    condition     = length(aws_vpc_dhcp_options.this) == 0 && length(aws_vpc_dhcp_options_association.this) == 0
+    error_message = "No DHCP option set without create_dhcp_options."
+  }
+
+  assert {
+    condition     = tolist(output.dns_server_ips) == tolist(["10.10.1.53", "10.10.2.53"])
+    error_message = "The NLB takes host 53 of each subnet: ${jsonencode(output.dns_server_ips)}"
+  }
+}
+
+run "dhcp_option_set_names_at_most_four_nlb_addresses" {
+  command = plan
+
+  variables {
+    subnet_ids          = ["subnet-1", "subnet-2", "subnet-3", "subnet-4", "subnet-5"]
+    launch_type         = "EC2"
+    create_dhcp_options = true
+  }
+
+  assert {
+    condition     = tolist(output.dns_server_ips) == tolist(["10.10.1.53", "10.10.2.53", "10.10.3.30", "10.10.4.53", "10.10.5.53"])
+    error_message = "One NLB address per subnet; a /27 has no host 53, so it takes its last usable address: ${jsonencode(output.dns_server_ips)}"
+  }
+
+  assert {
+    condition     = tolist(aws_vpc_dhcp_options.this[0].domain_name_servers) == tolist(["10.10.1.53", "10.10.2.53", "10.10.3.30", "10.10.4.53"])
+    error_message = "A DHCP option set holds at most 4 DNS servers: ${jsonencode(aws_vpc_dhcp_options.this[0].domain_name_servers)}"
+  }
+
+  assert {
+    condition     = aws_vpc_dhcp_options.this[0].domain_name == "ap-southeast-6.compute.internal" && aws_vpc_dhcp_options_association.this[0].vpc_id == "vpc-0a0a0a0a"
+    error_message = "The option set keeps the region's domain name and is associated with the app VPC."
+  }
+
+  # The option set is associated only after the service is steady.
+  assert {
+    condition     = aws_ecs_service.nlb[0].wait_for_steady_state
+    error_message = "With a DHCP option set, apply must wait for the service to be steady before associating it."
+  }
+}
+
+run "dhcp_mode_runs_on_hosts_that_resolve_through_the_vpc_resolver" {
+  command = plan
+
+  variables {
+    launch_type         = "EC2"
+    create_dhcp_options = true
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.instances[0].user_data), "nameserver 169.254.169.253") &&
+      strcontains(base64decode(aws_launch_template.instances[0].user_data), "ECS_CLUSTER=t")
+    )
+    error_message = "The resolver's hosts must pin their resolver to the VPC resolver and join the cluster."
+  }
+
+  assert {
+    condition = (
+      one(aws_ecs_service.nlb[0].capacity_provider_strategy).capacity_provider == "t-hosts" &&
+      aws_autoscaling_group.instances[0].vpc_zone_identifier == toset(["subnet-1", "subnet-2"])
+    )
+    error_message = "The service runs on the module's own capacity provider, across the subnets."
+  }
+
+  assert {
+    condition = (
+      one(aws_launch_template.instances[0].metadata_options).http_tokens == "required" &&
+      one(one(aws_launch_template.instances[0].block_device_mappings).ebs).encrypted == "true"
+    )
+    error_message = "The hosts require IMDSv2 and encrypt their volumes."
+  }
+
+  assert {
+    condition     = strcontains(output.config, "servers = [\"169.254.169.253\"]")
+    error_message = "The resolver's upstream is the VPC resolver, never the option set's servers."
+  }
+}
+
+run "dhcp_mode_on_fargate_is_refused" {
+  command = plan
+
+  variables {
+    launch_type         = "FARGATE"
+    create_dhcp_options = true
+  }
+
+  expect_failures = [aws_ecs_task_definition.this]
+}
+
+run "dhcp_mode_on_a_cluster_of_ones_own_is_refused" {
+  command = plan
+
+  variables {
+    launch_type         = "EC2"
+    cluster_arn         = "arn:aws:ecs:ap-southeast-6:123456789012:cluster/theirs"
+    create_dhcp_options = true
+  }
+
+  expect_failures = [aws_ecs_task_definition.this]
+}
+
+run "host_number_outside_a_subnet_is_refused" {
+  command = plan
+
+  variables {
+    subnet_ids         = ["subnet-1", "subnet-2", "subnet-3"]
+    nlb_ip_host_number = 100
+  }
+
+  expect_failures = [aws_lb.this]
+}
+
+run "service_rolls_back_broken_deployments" {
+  command = plan
+
+  assert {
+    condition = (
+      one(aws_ecs_service.nlb[0].deployment_circuit_breaker).enable &&
+      one(aws_ecs_service.nlb[0].deployment_circuit_breaker).rollback &&
+      aws_ecs_service.nlb[0].health_check_grace_period_seconds == 60
+    )
+    error_message = "The NLB service needs a deployment circuit breaker with rollback and a health-check grace period."
+  }
+
+  assert {
+    condition     = aws_ecs_service.nlb[0].launch_type == "FARGATE" && length(aws_autoscaling_group.instances) == 0
+    error_message = "Without DHCP, Fargate works and no hosts are created."
+  }
+}
+
+run "generated_config_serves_the_sources" {
+  command = plan
+
+  assert {
+    condition = (
+      strcontains(output.config, "vpc_id = \"vpc-0e0e0e0e\"") &&
+      strcontains(output.config, "endpoint_url = \"https://vpce-0ec2ec2ec2ec2ec20-ffff0000.ec2.ap-southeast-2.vpce.amazonaws.com\"") &&
+      strcontains(output.config, "allow = [\"10.10.0.0/16\", \"127.0.0.0/8\"]")
+    )
+    error_message = "The generated configuration must carry the sources and the client CIDRs: ${output.config}"
+  }
+}
+
+run "daemon_mode_has_no_load_balancer_and_no_dhcp" {
+  command = plan
+
+  variables {
+    mode        = "ecs-daemon"
+    cluster_arn = "arn:aws:ecs:ap-southeast-6:123456789012:cluster/theirs"
+  }
+
+  assert {
+    condition = (
+      length(aws_lb.this) == 0 && length(aws_security_group.tasks) == 0 && length(aws_vpc_dhcp_options.this) == 0 &&
+      aws_ecs_task_definition.this.network_mode == "host" && aws_ecs_service.daemon[0].scheduling_strategy == "DAEMON"
+    )
+    error_message = "ecs-daemon: one host-network task per instance, no NLB, no DHCP option set."
+  }
+}
+
+run "dhcp_in_daemon_mode_is_refused" {
+  command = plan
+
+  variables {
+    mode                = "ecs-daemon"
+    cluster_arn         = "arn:aws:ecs:ap-southeast-6:123456789012:cluster/theirs"
+    create_dhcp_options = true
+  }
+
+  expect_failures = [aws_ecs_task_definition.this]
+}
+
+run "log_key_from_another_region_is_refused" {
+  command = plan
+
+  variables {
+    log_kms_key_arn = "arn:aws:kms:ap-southeast-2:123456789012:key/other"
+  }
+
+  expect_failures = [aws_cloudwatch_log_group.this]
+}
