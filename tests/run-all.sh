@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test. On a fresh Debian machine (as root) it first installs what the tests need,
 # idempotently: dnsmasq (the stand-in upstream), dig, a Python venv with moto[server] (the
-# stand-in EC2 API), and venvs with python-hcl2, pytest and checkov (Terraform validation).
+# stand-in EC2 API), and venvs with pytest (+python-hcl2, pytest-xdist) and checkov. Terraform
+# (on the PATH of this kind of machine) runs for real, with the AWS provider from the
+# machine's filesystem mirror; tests/iac/test_terraform.py finds it.
 # Nothing here sends a packet anywhere but loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +29,13 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
 fi
 export BEDROCK_LINK_VENV="$VENV"
 
-# Terraform validation without Terraform: python-hcl2 + pytest, and checkov in a venv of its
-# own (it ships a fork that also installs a module named hcl2).
+# The deploy/ tests: pytest (in parallel: the Terraform applies mostly wait on the provider's
+# polling), python-hcl2 for the README tables. Reinstalled when the requirements change.
 IAC_VENV="${BEDROCK_LINK_IAC_VENV:-$HOME/.cache/bedrock-link/venv-iac}"
-if [ ! -x "$IAC_VENV/bin/pytest" ]; then
-  python3 -m venv "$IAC_VENV"
-  "$IAC_VENV/bin/pip" install --quiet --disable-pip-version-check 'python-hcl2>=7,<9' 'pytest>=8,<9'
+if ! cmp -s tests/iac/requirements.txt "$IAC_VENV/requirements.txt"; then
+  [ -x "$IAC_VENV/bin/pip" ] || python3 -m venv "$IAC_VENV"
+  "$IAC_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/iac/requirements.txt
+  cp tests/iac/requirements.txt "$IAC_VENV/requirements.txt"
 fi
 CHECKOV_VENV="${BEDROCK_LINK_CHECKOV_VENV:-$HOME/.cache/bedrock-link/venv-checkov}"
 if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
@@ -47,8 +50,9 @@ cargo build --locked --bins
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export BIN="$TARGET_DIR/debug/bedrock-link"
 bash tests/smoke-dig.sh
+command -v terraform >/dev/null || { echo "terraform is not on the PATH (this kind of machine carries it)" >&2; exit 1; }
 BEDROCK_LINK_BIN="$BIN" CHECKOV="$CHECKOV_VENV/bin/checkov" \
-  "$IAC_VENV/bin/pytest" -q -p no:cacheprovider tests/iac
+  "$IAC_VENV/bin/pytest" -q -p no:cacheprovider -n 4 tests/iac
 # The two-region network in namespaces (root only; skipped with a notice otherwise, unless
 # BEDROCK_LINK_E2E_REQUIRED=1, which CI sets).
 bash tests/e2e/two-regions.sh

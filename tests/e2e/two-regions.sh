@@ -98,6 +98,7 @@ ip netns exec "$EP" python3 "$WORK/listener.py" endpoint "$WORK/ep.log" & PIDS+=
 (cd "$WORK" && exec ip netns exec "$EP" "$VENV/bin/moto_server" -H 10.20.0.5 -p 5000 >"$WORK/moto.log" 2>&1) & MOTO=$!; PIDS+=($MOTO)
 ip netns exec "$DNS" "$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
   --listen-address=10.10.0.2 --address=/amazonaws.com/203.0.113.10 --address=/example.com/203.0.113.20 \
+  --address=/ec2-api.e2e.internal/10.20.0.5 \
   --pid-file= --conf-file=/dev/null >"$WORK/dnsmasq.log" 2>&1 & DNSMASQ_PID=$!; PIDS+=($DNSMASQ_PID)
 
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
@@ -189,6 +190,30 @@ got=$(answer www.example.com)
 [ "$got" = "203.0.113.20" ]
 scenario "other names are forwarded to the VPC resolver" $? "www.example.com -> $got"
 
+# 2b. A DHCP-mode cold start: the resolver's own system resolver answers nothing (as when the
+# VPC's DHCP option set names a load balancer with no healthy resolver behind it yet), and the
+# EC2 API is named by a host name that only the VPC resolver knows (in production, the
+# discovery endpoint's vpce-....vpce.amazonaws.com name; moto answers 500 to that Host header,
+# so a neutral name stands in). Discovery resolves it through upstream.servers, so this second
+# resolver still turns ready and answers.
+EC2_NAME=ec2-api.e2e.internal
+sed -e "s|http://10.20.0.5:5000|http://$EC2_NAME:5000|" -e 's|10.10.0.1:53|10.10.0.1:5353|' \
+  -e 's|127.0.0.1:9153|127.0.0.1:9154|' "$WORK/bedrock-link.toml" > "$WORK/cold.toml"
+# `ip netns exec` mounts this file over /etc/resolv.conf when it starts a process; a new file
+# (mv, not an overwrite) leaves processes already started with the one they saw.
+echo "nameserver 10.10.0.99" > "$WORK/dead-resolv.conf"   # no host has this address
+mv "$WORK/dead-resolv.conf" "/etc/netns/$APP/resolv.conf"
+ip netns exec "$APP" "$BIN" dns serve --config "$WORK/cold.toml" 2>"$WORK/cold.log" & COLD=$!; PIDS+=($COLD)
+in_app timeout 5 getent hosts "$EC2_NAME" >/dev/null
+system_code=$?
+t=$(until_ok in_app curl -sf -o /dev/null http://127.0.0.1:9154/readyz)
+got=$(in_app dig @10.10.0.1 -p 5353 +time=2 +tries=1 +short $RUNTIME A | sort | xargs)
+echo "nameserver 10.10.0.1" > "$WORK/resolv.conf" && mv "$WORK/resolv.conf" "/etc/netns/$APP/resolv.conf"
+kill -TERM "$COLD"; wait "$COLD"
+cold_exit=$?
+[ $system_code != 0 ] && [ -n "$t" ] && [ "$got" = "$(expect "$RUNTIME_IPS")" ] && [ $cold_exit = 0 ]
+scenario "the resolver's own lookups go to its upstream, not the (dead) system resolver" $? "system resolver: getent exit $system_code; ready after ${t:-never} ms; $got"
+
 # 3. doctor on the healthy setup.
 in_app "$BIN" doctor --config "$WORK/bedrock-link.toml" --resolver 10.10.0.1:53 > "$WORK/doctor-ok.txt" 2>&1
 code=$?
@@ -252,6 +277,7 @@ scenario "SIGTERM drains and exits 0" $? "exit $code"
 
 if [ "$failed" -gt 0 ]; then
   echo "--- bedrock-link log (last 30 lines)"; tail -30 "$WORK/bedrock-link.log"
+  echo "--- cold-start resolver log (last 15 lines)"; tail -15 "$WORK/cold.log"
   echo "--- doctor (healthy)"; cat "$WORK/doctor-ok.txt"
   echo "--- internet host"; cat "$WORK/inet.log"
 fi

@@ -1,0 +1,372 @@
+"""deploy/terraform proven with real Terraform, offline.
+
+- `terraform fmt -check` over the tree, `terraform validate` of every example;
+- each module's `terraform test` (mock providers, plans), and proof that each of those
+  assertions fails when the thing it checks is broken (MUTATIONS);
+- every example applied to moto's server and destroyed again, what it built read back from
+  moto's own API, and the chain: `bedrock-link discover` lists exactly the endpoints Terraform
+  created and `bedrock-link dns serve` with the generated configuration answers their names
+  with their ENI addresses.
+
+Run by tests/run-all.sh (BEDROCK_LINK_BIN is the built binary)."""
+
+import json
+import pathlib
+import shutil
+import time
+import urllib.request
+
+import pytest
+
+from conftest import BIN, DEPLOY, HERE, Process, address_key, binary, dig, free_port
+
+APP_REGION = "ap-southeast-6"
+ENDPOINT_REGION = "ap-southeast-2"
+IMAGE = "registry.invalid/bedrock-link:test"
+EXAMPLES = ["new-vpcs", "existing-app-vpc", "phz-fallback"]
+MODULES = ["interconnect", "resolver"]
+
+
+def test_terraform_is_formatted(terraform):
+    out = terraform(DEPLOY / "terraform", "fmt", "-check", "-recursive", "-diff", check=False)
+    assert out.returncode == 0, f"run `terraform fmt -recursive deploy/terraform`:\n{out.stdout}"
+    terraform(HERE / "fixtures", "fmt", "-check", "-recursive")
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_validates(terraform, deploy_copy, example):
+    path = deploy_copy / "terraform" / "examples" / example
+    terraform(path, "init", "-backend=false", "-input=false")
+    out = terraform(path, "validate")
+    assert "Success! The configuration is valid." in out.stdout
+
+
+def run_module_tests(terraform, path, *args):
+    out = terraform(path, "test", *args, check=False)
+    return out.returncode, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_tests_pass(terraform, deploy_copy, module):
+    path = deploy_copy / "terraform" / "modules" / module
+    terraform(path, "init", "-backend=false", "-input=false")
+    code, log = run_module_tests(terraform, path)
+    assert code == 0, log
+    assert "skip" not in log, log
+    assert " 0 failed" in log, log
+
+
+# Each assertion of the module tests, shown to fail when the thing it checks is broken: a
+# one-line change to the module that reintroduces a real mistake, and the run that must then
+# fail. (module, file, text, replacement, test file, run)
+MUTATIONS = [
+    ("interconnect", "peering.tf", "route_table_id            = each.value.route_table_id\n  destination_cidr_block    = each.value.cidr\n  vpc_peering_connection_id = aws_vpc_peering_connection.this.id\n  depends_on                = [aws_vpc_peering_connection_accepter.this]\n}\n\nresource \"aws_route\" \"endpoints_to_app\"",
+     "route_table_id            = values(local.app_route_tables)[0]\n  destination_cidr_block    = each.value.cidr\n  vpc_peering_connection_id = aws_vpc_peering_connection.this.id\n  depends_on                = [aws_vpc_peering_connection_accepter.this]\n}\n\nresource \"aws_route\" \"endpoints_to_app\"",
+     "new_vpcs", "routes_both_ways"),
+    ("interconnect", "peering.tf", "for cidr in local.app_vpc_cidrs :", "for cidr in [local.app_vpc_cidrs[0]] :",
+     "existing_vpcs", "routes_to_private_tables_and_back_to_every_app_cidr"),
+    ("interconnect", "peering.tf", '!anytrue([for r in rt.routes : startswith(coalesce(r.gateway_id, "-"), "igw-")])', "true",
+     "existing_vpcs", "routes_to_private_tables_and_back_to_every_app_cidr"),
+    ("interconnect", "endpoints.tf", "    cidr_blocks = local.app_allowed_cidrs\n", '    cidr_blocks = ["0.0.0.0/0"]\n',
+     "new_vpcs", "endpoint_security_group_admits_443_from_app_cidrs_only"),
+    ("interconnect", "endpoints.tf", "    from_port   = 443\n    to_port     = 443\n    protocol    = \"tcp\"\n    cidr_blocks = local.app_allowed_cidrs",
+     "    from_port   = 0\n    to_port     = 65535\n    protocol    = \"tcp\"\n    cidr_blocks = local.app_allowed_cidrs",
+     "new_vpcs", "endpoint_security_group_admits_443_from_app_cidrs_only"),
+    ("interconnect", "endpoints.tf", "condition     = length(local.app_allowed_outside) == 0", "condition     = var.name != \"\"",
+     "existing_vpcs", "allowed_cidrs_outside_the_app_vpc_are_refused"),
+    ("interconnect", "endpoints.tf", "private_dns_enabled = each.value.private_dns_enabled", "private_dns_enabled = true",
+     "new_vpcs", "one_endpoint_per_service_with_its_private_dns_setting"),
+    ("interconnect", "endpoints.tf", "k => one([for d in e.dns_entry : d if can(regex(\"^${e.id}-[0-9a-z]+\\\\.\", d.dns_name))])",
+     "k => e.dns_entry[0]", "new_vpcs", "phz_mode_aliases_each_hostname_to_the_regional_name"),
+    ("interconnect", "phz.tf", 'phz_services = var.dns_mode == "phz" ? var.services : {}', "phz_services = var.services",
+     "new_vpcs", "resolver_mode_has_no_zones_and_a_discovery_endpoint"),
+    ("interconnect", "main.tf", "condition     = !local.app_vpc_needs_dns_hostnames || self.enable_dns_hostnames", "condition     = var.name != \"\"",
+     "existing_vpcs", "phz_mode_needs_dns_hostnames_in_the_app_vpc"),
+    ("interconnect", "main.tf", "condition     = !local.endpoint_vpc_needs_dns_hostnames || (self.enable_dns_support && self.enable_dns_hostnames)", "condition     = var.name != \"\"",
+     "existing_vpcs", "private_dns_needs_dns_hostnames_in_an_existing_endpoint_vpc"),
+    ("interconnect", "flow_logs.tf", "kms_key_id        = var.endpoint_log_kms_key_arn", "kms_key_id        = var.app_log_kms_key_arn",
+     "new_vpcs", "kms_keys_per_region_are_accepted"),
+    ("interconnect", "nat.tf", "nat_gateway_id         = aws_nat_gateway.app[local.nat_for_az[each.key]].id", "gateway_id             = aws_internet_gateway.app[0].id",
+     "new_vpcs", "single_nat_gateway_serves_every_private_route_table"),
+    ("resolver", "nlb.tf", "    protocol    = \"udp\"\n    cidr_blocks = var.client_cidrs", "    protocol    = \"udp\"\n    cidr_blocks = [\"0.0.0.0/0\"]",
+     "resolver", "security_group_admits_dns_from_the_client_cidrs_only"),
+    ("resolver", "main.tf", '        "ec2:DescribeNetworkInterfaces",\n', '        "ec2:DescribeNetworkInterfaces",\n        "ec2:DescribeInstances",\n',
+     "resolver", "task_role_may_only_describe"),
+    ("resolver", "main.tf", "dhcp_dns_servers = slice(local.nlb_ips, 0, min(4, length(local.nlb_ips)))", "dhcp_dns_servers = local.nlb_ips",
+     "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
+    ("resolver", "main.tf", "size > 64 ? 53 : size - 2", "53",
+     "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
+    ("resolver", "nlb.tf", "count = local.is_nlb && var.create_dhcp_options ? 1 : 0\n\n  domain_name_servers", "count = local.is_nlb ? 1 : 0\n\n  domain_name_servers",
+     "resolver", "no_dhcp_option_set_unless_asked"),
+    ("resolver", "nlb.tf", "wait_for_steady_state = var.create_dhcp_options", "wait_for_steady_state = false",
+     "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
+    ("resolver", "main.tf", "condition     = !var.create_dhcp_options || local.own_capacity", "condition     = var.name != \"\"",
+     "resolver", "dhcp_mode_on_fargate_is_refused"),
+    ("resolver", "capacity.tf", "printf 'nameserver ${local.vpc_resolver}\\n", "printf 'nameserver 127.0.0.1\\n",
+     "resolver", "dhcp_mode_runs_on_hosts_that_resolve_through_the_vpc_resolver"),
+    ("resolver", "nlb.tf", "    rollback = true", "    rollback = false",
+     "resolver", "service_rolls_back_broken_deployments"),
+    ("resolver", "main.tf", "condition     = var.log_kms_key_arn == null || try(split(\":\", var.log_kms_key_arn)[3], \"\") == var.region", "condition     = var.name != \"\"",
+     "resolver", "log_key_from_another_region_is_refused"),
+]
+
+
+def only_run(tests: str, run: str) -> str:
+    """A test file with every run block but `run` left out (mocks, overrides and variables
+    stay): one plan per mutation instead of the file's dozen. Run blocks are top-level and
+    formatted by `terraform fmt`, so each ends at the first line that is a lone `}`."""
+    out, skipping, found = [], False, False
+    for line in tests.splitlines(keepends=True):
+        if line.startswith('run "'):
+            skipping = not line.startswith(f'run "{run}" {{')
+            found = found or not skipping
+        if not skipping:
+            out.append(line)
+        elif line.rstrip("\n") == "}":
+            skipping = False
+    assert found, f'no run "{run}" in the test file'
+    return "".join(out)
+
+
+@pytest.fixture(scope="session")
+def initialized_modules(terraform, tmp_path_factory):
+    """deploy/ with both modules initialised once; each mutation copies a module from here."""
+    root = tmp_path_factory.mktemp("modules") / "deploy"
+    shutil.copytree(DEPLOY, root, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    for module in MODULES:
+        terraform(root / "terraform" / "modules" / module, "init", "-backend=false", "-input=false")
+    return root
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m[0]}:{m[5]}:{m[1]}")
+def test_module_tests_catch_the_breakage(terraform, initialized_modules, tmp_path, mutation):
+    module, file, text, replacement, test_file, run = mutation
+    root = tmp_path / "deploy"
+    shutil.copytree(initialized_modules, root, symlinks=True)
+    path = root / "terraform" / "modules" / module
+    source = (path / file).read_text()
+    assert source.count(text) == 1, f"{module}/{file} no longer holds exactly one {text!r}: update MUTATIONS"
+    (path / file).write_text(source.replace(text, replacement))
+    tests = path / "tests" / f"{test_file}.tftest.hcl"
+    tests.write_text(only_run(tests.read_text(), run))
+    code, log = run_module_tests(terraform, path, f"-filter=tests/{test_file}.tftest.hcl")
+    assert code != 0, f"the module tests passed with {module}/{file} broken:\n{log}"
+    assert f'run "{run}"... fail' in log, f'run "{run}" should have caught the change to {module}/{file}:\n{log}'
+
+
+# --- Examples applied to moto ---------------------------------------------------------------
+
+
+def apply(terraform, moto, path, aliases, **variables):
+    (path / "moto_override.tf").write_text(moto.provider_override(aliases))
+    terraform.init(path)
+    args = [f"-var={k}={v}" for k, v in variables.items()]
+    terraform(path, "apply", "-auto-approve", *args)
+    return args
+
+
+def destroy(terraform, path, args):
+    terraform(path, "destroy", "-auto-approve", *args)
+    left = terraform(path, "state", "list").stdout.split()
+    assert left == [], f"destroy left {left}"
+
+
+def items(element, path):
+    found = element.find(path)
+    return [] if found is None else list(found)
+
+
+def text(element, tag):
+    found = element.find(tag)
+    return None if found is None else found.text
+
+
+def endpoint_facts(moto, endpoint_ids):
+    """endpoint id -> (regional DNS entry, sorted ENI IPv4 addresses), from moto's EC2 API."""
+    params = {f"VpcEndpointId.{i + 1}": e for i, e in enumerate(endpoint_ids)}
+    reply = moto.ec2(ENDPOINT_REGION, "DescribeVpcEndpoints", **params)
+    facts = {}
+    for ep in items(reply, "vpcEndpointSet"):
+        eid = text(ep, "vpcEndpointId")
+        entries = [(text(d, "dnsName"), text(d, "hostedZoneId")) for d in items(ep, "dnsEntrySet")]
+        regional = [e for e in entries if e[0].split(".")[0].startswith(eid + "-") and "-" not in e[0].split(".")[0][len(eid) + 1:]]
+        enis = [i.text for i in items(ep, "networkInterfaceIdSet")]
+        ips = []
+        if enis:
+            eni_params = {f"NetworkInterfaceId.{i + 1}": e for i, e in enumerate(enis)}
+            for eni in items(moto.ec2(ENDPOINT_REGION, "DescribeNetworkInterfaces", **eni_params), "networkInterfaceSet"):
+                ips.append(text(eni, "privateIpAddress"))
+        facts[eid] = (regional[0] if len(regional) == 1 else None, sorted(ips, key=address_key))
+    assert set(facts) == set(endpoint_ids), (facts, endpoint_ids)
+    return facts
+
+
+def routes(moto, region, **filters):
+    """route table id -> {destination CIDR: target id}."""
+    params = {}
+    for i, (name, value) in enumerate(filters.items()):
+        params[f"Filter.{i + 1}.Name"] = name.replace("_", "-")
+        params[f"Filter.{i + 1}.Value.1"] = value
+    out = {}
+    for rt in items(moto.ec2(region, "DescribeRouteTables", **params), "routeTableSet"):
+        out[text(rt, "routeTableId")] = {
+            text(r, "destinationCidrBlock"): text(r, "vpcPeeringConnectionId") or text(r, "gatewayId") or text(r, "natGatewayId")
+            for r in items(rt, "routeSet")
+        }
+    return out
+
+
+def discover(config, moto, *extra):
+    out = binary("discover", "--config", str(config), "--endpoint-url", moto.url, "--output", "json", *extra)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_new_vpcs_applies_serves_and_destroys(terraform, moto, deploy_copy, dnsmasq, tmp_path):
+    path = deploy_copy / "terraform" / "examples" / "new-vpcs"
+    args = apply(terraform, moto, path, ["app", "endpoint"], image=IMAGE)
+    out = terraform.outputs(path)
+    services = ["bedrock", "bedrock-agent", "bedrock-agent-runtime", "bedrock-runtime"]
+    assert sorted(out["endpoint_ids"]) == services
+
+    # The DHCP option set names the NLB's addresses and is associated with the app VPC.
+    dhcp = moto.ec2(APP_REGION, "DescribeDhcpOptions", **{"DhcpOptionsId.1": out["dhcp_options_id"]})
+    servers = [
+        text(v, "value")
+        for c in items(dhcp, "dhcpOptionsSet/item/dhcpConfigurationSet")
+        if text(c, "key") == "domain-name-servers"
+        for v in items(c, "valueSet")
+    ]
+    assert servers == out["dns_server_ips"] == ["10.10.1.53", "10.10.2.53"]
+    vpc = moto.ec2(APP_REGION, "DescribeVpcs", **{"VpcId.1": out["app_vpc_id"]})
+    assert text(vpc, "vpcSet/item/dhcpOptionsId") == out["dhcp_options_id"]
+
+    # Routes both ways across the peering.
+    app_routes = routes(moto, APP_REGION, vpc_id=out["app_vpc_id"])
+    peered = [rt for rt, r in app_routes.items() if r.get("10.20.0.0/16") == out["peering_connection_id"]]
+    assert len(peered) == 2, app_routes
+    endpoint_routes = routes(moto, ENDPOINT_REGION, vpc_id=out["endpoint_vpc_id"])
+    assert [rt for rt, r in endpoint_routes.items() if r.get("10.10.0.0/16") == out["peering_connection_id"]], endpoint_routes
+
+    # The generated configuration is accepted, and names the discovery endpoint.
+    config = tmp_path / "bedrock-link.toml"
+    config.write_text(out["resolver_config"])
+    check = binary("config", "check", str(config))
+    assert check.returncode == 0, check.stderr
+    assert "169.254.169.253:53" in check.stdout
+    assert f'endpoint_url = "{out["discovery_endpoint_url"]}"' in out["resolver_config"]
+
+    # Discovery finds exactly the endpoints Terraform created, with their ENI addresses.
+    facts = endpoint_facts(moto, list(out["endpoint_ids"].values()))
+    rows = discover(config, moto)
+    assert {r["endpoint_id"] for r in rows} == set(out["endpoint_ids"].values())
+    for service, eid in out["endpoint_ids"].items():
+        row = next(r for r in rows if r["endpoint_id"] == eid)
+        assert row["name"] == f"{service}.{ENDPOINT_REGION}.amazonaws.com"
+        assert row["vpc_id"] == out["endpoint_vpc_id"] and row["state"] == "available"
+        assert row["ipv4"] == facts[eid][1] and len(row["ipv4"]) == 2, (row, facts[eid])
+
+    # `dns serve` on the generated configuration answers those names with those addresses;
+    # flags move only what must differ on loopback: listeners, the upstream, the EC2 endpoint.
+    port, admin = free_port(), free_port()
+    server = Process([BIN, "dns", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}",
+                      "--upstream", f"127.0.0.1:{dnsmasq}", "--admin", f"127.0.0.1:{admin}",
+                      "--endpoint-url", moto.url], tmp_path / "serve.log")
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.time() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        for service, eid in out["endpoint_ids"].items():
+            assert dig(port, f"{service}.{ENDPOINT_REGION}.amazonaws.com") == facts[eid][1]
+        assert dig(port, "www.forwarded.test") == ["192.0.2.7"]
+    finally:
+        assert server.stop() == 0, (tmp_path / "serve.log").read_text()
+
+    destroy(terraform, path, args)
+    left = items(moto.ec2(ENDPOINT_REGION, "DescribeVpcEndpoints"), "vpcEndpointSet")
+    assert {text(e, "state").lower() for e in left} <= {"deleted"}, [text(e, "vpcEndpointId") for e in left]
+    assert items(moto.ec2(APP_REGION, "DescribeNatGateways"), "natGatewaySet") == [] or all(
+        text(n, "state") == "deleted" for n in items(moto.ec2(APP_REGION, "DescribeNatGateways"), "natGatewaySet"))
+
+
+def existing_app_vpc(terraform, moto, tmp_path):
+    """The fixture VPC, applied to moto; returns (its directory, its outputs). It is not
+    destroyed: it stands for what the platform team already had, and moto is reset per test."""
+    path = tmp_path / "existing-app-vpc"
+    shutil.copytree(HERE / "fixtures" / "existing-app-vpc", path)
+    terraform.init(path)
+    terraform(path, "apply", "-auto-approve", f"-var=region={APP_REGION}", f"-var=moto_url={moto.url}")
+    return path, terraform.outputs(path)
+
+
+def test_existing_app_vpc_applies_and_destroys(terraform, moto, deploy_copy, tmp_path):
+    _, vpc = existing_app_vpc(terraform, moto, tmp_path)
+    path = deploy_copy / "terraform" / "examples" / "existing-app-vpc"
+    args = apply(terraform, moto, path, ["app", "endpoint"], app_region=APP_REGION, endpoint_region=ENDPOINT_REGION,
+                 app_vpc_id=vpc["vpc_id"], cluster_arn=vpc["cluster_arn"], image=IMAGE)
+    out = terraform.outputs(path)
+    assert sorted(out["endpoint_ids"]) == ["bedrock-agent-runtime", "bedrock-runtime"]
+
+    # The private route tables (main and private) route to the endpoint VPC; the public one,
+    # whose default route leads to an internet gateway, does not.
+    app_routes = routes(moto, APP_REGION, vpc_id=vpc["vpc_id"])
+    to_endpoints = {rt for rt, r in app_routes.items() if "10.20.0.0/16" in r}
+    assert to_endpoints == {vpc["main_route_table_id"], vpc["private_route_table_id"]}, app_routes
+    assert sorted(out["app_route_table_ids"]) == sorted(to_endpoints)
+
+    # The endpoint side routes back to both CIDRs of the app VPC.
+    endpoint_routes = routes(moto, ENDPOINT_REGION, vpc_id=out["endpoint_vpc_id"])
+    assert any({"10.10.0.0/16", "100.64.0.0/20"} <= set(r) for r in endpoint_routes.values()), endpoint_routes
+
+    # The daemon's generated configuration is accepted; discovery finds the two endpoints.
+    config = tmp_path / "daemon.toml"
+    config.write_text(out["resolver_config"])
+    check = binary("config", "check", str(config))
+    assert check.returncode == 0, check.stderr
+    assert "172.17.0.1:53" in check.stdout and "169.254.169.253:53" in check.stdout
+    rows = discover(config, moto)
+    assert {r["endpoint_id"] for r in rows} == set(out["endpoint_ids"].values())
+
+    destroy(terraform, path, args)
+
+
+def test_phz_fallback_applies_and_destroys(terraform, moto, deploy_copy, tmp_path):
+    _, vpc = existing_app_vpc(terraform, moto, tmp_path)
+    path = deploy_copy / "terraform" / "examples" / "phz-fallback"
+    args = apply(terraform, moto, path, ["app", "endpoint"], app_region=APP_REGION, endpoint_region=ENDPOINT_REGION,
+                 app_vpc_id=vpc["vpc_id"])
+    out = terraform.outputs(path)
+    services = ["bedrock", "bedrock-agent", "bedrock-agent-runtime", "bedrock-runtime"]
+    assert sorted(out["hosted_zone_ids"]) == services
+    facts = endpoint_facts(moto, list(out["endpoint_ids"].values()))
+
+    # One private zone per hostname, associated with the app VPC, whose A record aliases the
+    # endpoint's regional DNS name, as moto's EC2 API reports it.
+    for service in services:
+        zone_id = out["hosted_zone_ids"][service]
+        zone = moto.route53(f"hostedzone/{zone_id}")
+        assert text(zone, "HostedZone/Name").rstrip(".") == f"{service}.{ENDPOINT_REGION}.amazonaws.com"
+        assert text(zone, "HostedZone/Config/PrivateZone") == "true"
+        assert [text(v, "VPCId") for v in items(zone, "VPCs")] == [vpc["vpc_id"]]
+        records = moto.route53(f"hostedzone/{zone_id}/rrset")
+        aliases = [r for r in items(records, "ResourceRecordSets") if text(r, "Type") == "A"]
+        assert len(aliases) == 1
+        regional_name, regional_zone = facts[out["endpoint_ids"][service]][0]
+        assert text(aliases[0], "AliasTarget/DNSName").rstrip(".") == regional_name
+        assert text(aliases[0], "AliasTarget/HostedZoneId") == regional_zone
+
+    # `bedrock-link phz plan` for the same endpoints names the same alias targets.
+    config = tmp_path / "phz.toml"
+    config.write_text(f'[[source]]\nregion = "{ENDPOINT_REGION}"\nvpc_id = "{out["endpoint_vpc_id"]}"\n')
+    plan = binary("phz", "plan", "--config", str(config), "--endpoint-url", moto.url, "--output", "json")
+    assert plan.returncode == 0, plan.stderr
+    planned = {r["origin"]: r["alias_target"] for r in json.loads(plan.stdout)}
+    assert planned == {eid: facts[eid][0][0] for eid in out["endpoint_ids"].values()}
+
+    destroy(terraform, path, args)
