@@ -88,6 +88,36 @@ MUTATIONS = [
      "new_vpcs", "kms_keys_per_region_are_accepted"),
     ("interconnect", "nat.tf", "nat_gateway_id         = aws_nat_gateway.app[local.nat_for_az[each.key]].id", "gateway_id             = aws_internet_gateway.app[0].id",
      "new_vpcs", "single_nat_gateway_serves_every_private_route_table"),
+    ("interconnect", "peering.tf", 'var.app_route_table_scope == "all" ||', "false ||",
+     "existing_vpcs", "scope_all_takes_every_route_table"),
+    ("interconnect", "peering.tf", '{ for i, id in var.app_route_table_ids : "given-${i}" => id }', "{}",
+     "existing_vpcs", "given_route_tables_are_used_as_given"),
+    ("interconnect", "peering.tf", "{ for id in data.aws_route_tables.endpoint[0].ids : id => id }", "{}",
+     "existing_vpcs", "existing_endpoint_vpc_routes_from_its_route_tables"),
+    ("interconnect", "main.tf", "      for v in local.app_vpc_cidrs :", "      for v in [local.app_vpc_cidrs[0]] :",
+     "existing_vpcs", "allowed_cidrs_inside_a_secondary_cidr_are_accepted"),
+    ("interconnect", "main.tf", 'app_vpc_needs_dns_hostnames      = var.dns_mode == "phz" || length(var.app_interface_endpoints) > 0',
+     "app_vpc_needs_dns_hostnames      = true", "existing_vpcs", "resolver_mode_needs_only_dns_support_in_the_app_vpc"),
+    ("interconnect", "main.tf", "condition     = self.enable_dns_support", 'condition     = var.name != ""',
+     "existing_vpcs", "dns_support_off_in_the_app_vpc_is_refused"),
+    ("interconnect", "main.tf", 'condition     = alltrue([for k, v in var.services : v.ip_address_type == "ipv4"])', 'condition     = var.name != ""',
+     "new_vpcs", "dualstack_needs_an_existing_dual_stack_vpc"),
+    ("interconnect", "flow_logs.tf", 'condition     = var.endpoint_log_kms_key_arn == null || try(split(":", var.endpoint_log_kms_key_arn)[3], "") == var.endpoint_region',
+     'condition     = var.name != ""', "new_vpcs", "kms_key_must_be_in_the_log_groups_region"),
+    ("interconnect", "flow_logs.tf", 'name_prefix = "${var.name}-flowlogs-"', 'name        = "${var.name}-vpc-flow-logs"',
+     "new_vpcs", "flow_log_role_is_named_by_prefix"),
+    ("interconnect", "variables.tf", '  default     = "none"', '  default     = "single"',
+     "new_vpcs", "no_nat_gateway_by_default"),
+    ("resolver", "main.tf", 'own_capacity = local.is_nlb && var.launch_type == "EC2" && var.cluster_arn == null',
+     'own_capacity = local.is_nlb && var.launch_type == "EC2"', "resolver", "dhcp_mode_on_a_cluster_of_ones_own_is_refused"),
+    ("resolver", "main.tf", "condition     = !var.create_dhcp_options || local.own_capacity", 'condition     = var.name != ""',
+     "resolver", "dhcp_in_daemon_mode_is_refused"),
+    ("resolver", "main.tf", 'network_mode             = local.is_nlb ? "awsvpc" : "host"', 'network_mode             = "awsvpc"',
+     "resolver", "daemon_mode_has_no_load_balancer_and_no_dhcp"),
+    ("resolver", "nlb.tf", "(local.nlb_host_numbers[i] >= 4 && local.nlb_host_numbers[i] <= local.subnet_sizes[i] - 2)", "true",
+     "resolver", "host_number_outside_a_subnet_is_refused"),
+    ("resolver", "bedrock-link.toml.tftpl", "%{ if s.endpoint_url != null ~}", "%{ if false ~}",
+     "resolver", "generated_config_serves_the_sources"),
     ("resolver", "nlb.tf", "    protocol    = \"udp\"\n    cidr_blocks = var.client_cidrs", "    protocol    = \"udp\"\n    cidr_blocks = [\"0.0.0.0/0\"]",
      "resolver", "security_group_admits_dns_from_the_client_cidrs_only"),
     ("resolver", "main.tf", '        "ec2:DescribeNetworkInterfaces",\n', '        "ec2:DescribeNetworkInterfaces",\n        "ec2:DescribeInstances",\n',
@@ -109,6 +139,19 @@ MUTATIONS = [
     ("resolver", "main.tf", "condition     = var.log_kms_key_arn == null || try(split(\":\", var.log_kms_key_arn)[3], \"\") == var.region", "condition     = var.name != \"\"",
      "resolver", "log_key_from_another_region_is_refused"),
 ]
+
+
+def test_every_module_test_run_has_a_breakage_that_it_catches():
+    runs = {
+        (module, path.name.removesuffix(".tftest.hcl"), line.split('"')[1])
+        for module in MODULES
+        for path in (DEPLOY / "terraform" / "modules" / module / "tests").glob("*.tftest.hcl")
+        for line in path.read_text().splitlines()
+        if line.startswith('run "')
+    }
+    covered = {(m[0], m[4], m[5]) for m in MUTATIONS}
+    assert runs - covered == set(), "runs with no entry in MUTATIONS"
+    assert covered - runs == set(), "MUTATIONS naming runs that do not exist"
 
 
 def only_run(tests: str, run: str) -> str:
