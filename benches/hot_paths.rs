@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use bedrock_link::cache::{self, Answer, AnswerCache};
 use bedrock_link::config::parse_override_name;
+use bedrock_link::discovery::pattern::Scope;
 use bedrock_link::records::{Addresses, RecordTable};
 use bedrock_link::request::Request;
 use bedrock_link::wire;
@@ -27,7 +28,7 @@ fn table(n: usize) -> RecordTable {
             },
         );
     }
-    t.add_scope("ap-southeast-2", &["bedrock*".to_string()]);
+    t.add_scope(Scope::new("ap-southeast-2", &["bedrock*".to_string()], &[]));
     t
 }
 
@@ -78,7 +79,8 @@ fn benches(c: &mut Criterion) {
 
     let reply = upstream_reply("www.example.com.");
     let q = wire::read_question(&reply).unwrap();
-    let answer = Answer::from_upstream(&reply, q.end()).unwrap();
+    let layout = wire::layout(&reply, q.end()).unwrap();
+    let answer = Answer::from_upstream(&reply, q.end(), layout).unwrap();
     let client_q = &raw[q.name.clone()];
     c.bench_function("answer patch (ID, case, TTLs, OPT)", |b| {
         b.iter(|| {
@@ -90,10 +92,13 @@ fn benches(c: &mut Criterion) {
         })
     });
     c.bench_function("relay prepare (walk + strip OPT)", |b| {
-        b.iter(|| Answer::from_upstream(black_box(&reply), q.end()).unwrap())
+        b.iter(|| {
+            let layout = wire::layout(black_box(&reply), q.end()).unwrap();
+            Answer::from_upstream(black_box(&reply), q.end(), layout).unwrap()
+        })
     });
 
-    let cache = AnswerCache::new(10_000);
+    let cache = AnswerCache::new(10_000, 8 << 20);
     let key = cache::key(client_q, 1, 1, 1);
     cache.insert(key.clone(), std::sync::Arc::new(answer));
     c.bench_function("cache lookup: hit", |b| {

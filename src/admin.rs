@@ -68,6 +68,9 @@ async fn readyz(State(status): State<Arc<Status>>) -> impl IntoResponse {
 async fn metrics(State(status): State<Arc<Status>>) -> impl IntoResponse {
     let metrics = &status.handler.metrics;
     metrics.cache_entries.set(status.handler.cache_len() as i64);
+    metrics
+        .cache_bytes
+        .set(i64::try_from(status.handler.cache_bytes()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

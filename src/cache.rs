@@ -2,9 +2,11 @@
 //!
 //! Entries are upstream replies as bytes (without OPT), keyed on the normalised question and
 //! the flags that change an answer. A hit is patched for its client: ID, the question's case,
-//! TTLs reduced by the time spent in the cache. Positive answers live for their smallest TTL,
-//! negative ones for min(SOA TTL, SOA MINIMUM) (RFC 2308); errors and truncated replies are
-//! never stored. The VPC resolver's 1024 packets/s per ENI is the reason this exists.
+//! TTLs reduced by the time spent in the cache, our OPT (with the upstream's Extended DNS
+//! Errors). Positive answers live for their smallest TTL, negative ones for the smallest of
+//! the SOA's TTL and MINIMUM and any CNAME before it (RFC 2308); errors and truncated replies
+//! are never stored. The cache is bounded twice: in entries and in bytes. The VPC resolver's
+//! 1024 packets/s per ENI is the reason this exists.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +43,12 @@ pub struct Answer {
     pub ttl_offsets: Box<[u32]>,
     /// High bits of the upstream's extended RCODE, to carry into our OPT.
     pub ext_rcode: u8,
+    /// The upstream's Extended DNS Error options (RFC 8914), carried into our OPT.
+    pub ede: Box<[u8]>,
+    /// The names a CNAME/DNAME chain in the answer leads to, from the question on (lower-case
+    /// wire form): checked against the record table whenever the answer is served, since a
+    /// chain that reaches one of our names must be completed from our table.
+    pub chain: Box<[Box<[u8]>]>,
     /// When it was received.
     pub received: Instant,
     /// How long it may be served from the cache (0: not cacheable).
@@ -48,18 +56,31 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Prepares an upstream reply: strips its OPT, finds its TTLs and how long it may live.
-    pub fn from_upstream(reply: &[u8], question_end: usize) -> Result<Self, wire::WireError> {
-        let layout = wire::layout(reply, question_end)?;
-        let bytes = wire::strip_opt(reply, &layout);
+    /// Prepares an upstream reply whose `layout` was read by the upstream client: strips its
+    /// OPT (keeping any Extended DNS Errors), finds its chain and how long it may live.
+    pub fn from_upstream(
+        reply: &[u8],
+        question_end: usize,
+        layout: wire::Layout,
+    ) -> Result<Self, wire::WireError> {
+        let mut bytes = wire::strip_opt(reply, &layout);
         let ttl = cache_ttl(reply, &layout).min(MAX_TTL);
         let mut ttl_offsets = layout.ttl_offsets;
         ttl_offsets.retain(|&o| (o as usize) < bytes.len());
+        wire::zero_huge_ttls(&mut bytes, &ttl_offsets);
+        let chain = if layout.has_alias {
+            let qname = wire::read_name_lower(reply, wire::HEADER_LEN)?;
+            follow_chain(&qname, &wire::aliases(reply, question_end)?)
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             bytes: bytes.into_boxed_slice(),
             question_end,
             ttl_offsets: ttl_offsets.into_boxed_slice(),
             ext_rcode: layout.ext_rcode,
+            ede: wire::ede_options(&reply[layout.opt_options.clone()]).into_boxed_slice(),
+            chain: chain.into_boxed_slice(),
             received: Instant::now(),
             ttl,
         })
@@ -73,9 +94,20 @@ impl Answer {
             question_end,
             ttl_offsets: Box::default(),
             ext_rcode: 0,
+            ede: Box::default(),
+            chain: Box::default(),
             received: Instant::now(),
             ttl: 0,
         }
+    }
+
+    /// Roughly what this answer holds in memory, for the cache's byte budget.
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.bytes.len()
+            + self.ttl_offsets.len() * 4
+            + self.ede.len()
+            + self.chain.iter().map(|n| n.len() + 16).sum::<usize>()
     }
 
     /// Seconds this answer has spent in the cache.
@@ -101,10 +133,54 @@ impl Answer {
         if let Some(opt) = opt {
             let mut opt = opt;
             opt[5] = self.ext_rcode;
-            wire::push_opt(&mut out, &opt);
+            wire::push_opt_with(&mut out, &opt, &self.ede);
         }
         out
     }
+}
+
+/// The names a chain of CNAMEs and DNAMEs leads to from `qname` (all lower-case wire names),
+/// in order; at most 16 steps, and a loop ends it.
+fn follow_chain(qname: &[u8], aliases: &[wire::Alias]) -> Vec<Box<[u8]>> {
+    let mut out: Vec<Box<[u8]>> = Vec::new();
+    let mut current = qname.to_vec();
+    for _ in 0..16 {
+        let next = aliases
+            .iter()
+            .find(|a| a.rtype == wire::TYPE_CNAME && a.owner == current)
+            .map(|a| a.target.clone())
+            .or_else(|| {
+                aliases
+                    .iter()
+                    .filter(|a| a.rtype == wire::TYPE_DNAME)
+                    .find_map(|a| substitute(&current, &a.owner, &a.target))
+            });
+        match next {
+            Some(name) if !out.iter().any(|n| **n == *name) && name != qname => {
+                out.push(name.clone().into_boxed_slice());
+                current = name;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// DNAME substitution (RFC 6672): `name` below `owner` gets `owner` replaced by `target`.
+/// All three are lower-case wire names; `None` unless `owner` is a proper ancestor of `name`.
+pub fn substitute(name: &[u8], owner: &[u8], target: &[u8]) -> Option<Vec<u8>> {
+    let mut pos = 0;
+    while let Some(&len) = name.get(pos) {
+        if len == 0 {
+            return None;
+        }
+        pos += 1 + usize::from(len);
+        if name.get(pos..) == Some(owner) {
+            let out = [&name[..pos], target].concat();
+            return (out.len() <= 255).then_some(out);
+        }
+    }
+    None
 }
 
 /// How long a reply may be cached; 0 when it must not be.
@@ -112,26 +188,58 @@ fn cache_ttl(reply: &[u8], layout: &wire::Layout) -> u32 {
     if wire::is_truncated(reply) || layout.ext_rcode != 0 {
         return 0;
     }
-    match wire::rcode(reply) {
-        // NOERROR with data: the smallest TTL of the data.
-        0 if wire::ancount(reply) > 0 => layout.min_ttl.unwrap_or(0),
-        // NODATA and NXDOMAIN: the SOA's negative TTL; without an SOA, not at all (RFC 2308 5).
-        0 | 3 => layout.negative_ttl.unwrap_or(0),
+    let rcode = wire::rcode(reply);
+    let negative = rcode == 3 || layout.negative_ttl.is_some();
+    match (rcode, negative) {
+        // NOERROR with data (no SOA): the smallest TTL of the data.
+        (0, false) if wire::ancount(reply) > 0 => layout.min_ttl.unwrap_or(0),
+        // NODATA and NXDOMAIN: the SOA's negative TTL, and no longer than a CNAME before it
+        // lives; without an SOA, not at all (RFC 2308 section 5).
+        (0 | 3, _) => match (layout.negative_ttl, layout.answer_min_ttl) {
+            (Some(negative), Some(chain)) => negative.min(chain),
+            (Some(negative), None) => negative,
+            (None, _) => 0,
+        },
         _ => 0,
+    }
+}
+
+/// Per-entry bookkeeping beyond the answer itself (key box, Arc, the cache's own slot).
+const ENTRY_OVERHEAD: u64 = 96;
+
+/// Weighs an entry by the bytes it holds, but never below `floor` (the byte budget divided by
+/// the entry limit), so that one weight bounds both the bytes and the number of entries.
+#[derive(Clone)]
+struct ByBytes {
+    floor: u64,
+}
+
+impl quick_cache::Weighter<Key, Arc<Answer>> for ByBytes {
+    fn weight(&self, key: &Key, answer: &Arc<Answer>) -> u64 {
+        let bytes = key.len() as u64 + answer.heap_bytes() as u64 + ENTRY_OVERHEAD;
+        bytes.max(self.floor)
     }
 }
 
 /// A bounded concurrent cache of answers.
 pub struct AnswerCache {
-    inner: Option<Cache<Key, Arc<Answer>>>,
+    inner: Option<Cache<Key, Arc<Answer>, ByBytes>>,
 }
 
 impl AnswerCache {
-    /// A cache holding at most `capacity` answers; 0 disables caching.
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            inner: (capacity > 0).then(|| Cache::new(capacity)),
-        }
+    /// A cache holding at most `entries` answers and `max_bytes` bytes of them (an answer too
+    /// large for its share of the budget is not kept); either 0 disables caching.
+    pub fn new(entries: usize, max_bytes: u64) -> Self {
+        let inner = (entries > 0 && max_bytes > 0).then(|| {
+            let floor = (max_bytes / entries as u64).max(1);
+            Cache::with_weighter(entries, max_bytes, ByBytes { floor })
+        });
+        Self { inner }
+    }
+
+    /// What the cached answers weigh, in bytes (by the weigher's measure).
+    pub fn bytes(&self) -> u64 {
+        self.inner.as_ref().map_or(0, Cache::weight)
     }
 
     /// A fresh answer for `key`, if any.

@@ -135,6 +135,9 @@ pub struct UpstreamSection {
     pub timeout_ms: Spanned<u64>,
     #[serde(default = "default_cache_size")]
     pub cache_size: usize,
+    /// What the cached answers may hold in all, in bytes (a bound besides `cache_size`).
+    #[serde(default = "default_cache_max_bytes")]
+    pub cache_max_bytes: u64,
     /// Queries waiting on an upstream at once; past this, new ones get SERVFAIL at once.
     #[serde(default = "default_max_inflight")]
     pub max_inflight: Spanned<usize>,
@@ -146,6 +149,7 @@ impl Default for UpstreamSection {
             servers: default_servers(),
             timeout_ms: default_timeout_ms(),
             cache_size: default_cache_size(),
+            cache_max_bytes: default_cache_max_bytes(),
             max_inflight: default_max_inflight(),
         }
     }
@@ -172,6 +176,9 @@ pub struct SourceSection {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_services")]
     pub services: Vec<String>,
+    /// DNS domains besides the partition's under which the services' names live.
+    #[serde(default)]
+    pub domains: Vec<String>,
     pub endpoint_url: Option<String>,
     #[serde(default = "default_refresh", with = "humantime_serde")]
     pub refresh: Duration,
@@ -243,6 +250,9 @@ fn default_timeout_ms() -> Spanned<u64> {
 fn default_cache_size() -> usize {
     10_000
 }
+fn default_cache_max_bytes() -> u64 {
+    4 << 20
+}
 fn default_max_inflight() -> Spanned<usize> {
     unplaced(4096)
 }
@@ -275,6 +285,8 @@ pub struct SourceConfig {
     pub tags: std::collections::BTreeMap<String, String>,
     /// Globs (`*`, `?`) over the service's short name, lower case.
     pub services: Vec<String>,
+    /// Extra DNS domains of the scope, lower case (the partition's are always in it).
+    pub domains: Vec<String>,
     pub endpoint_url: Option<String>,
     pub refresh: Duration,
     pub max_stale: Duration,
@@ -327,6 +339,21 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
         }
         services.push(pattern.to_ascii_lowercase());
     }
+    let mut domains = Vec::new();
+    for domain in &s.domains {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        let valid = d.contains('.')
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !valid {
+            let m = format!("{domain:?} is not a DNS domain (like \"example.com\")");
+            return Err(("domains", m));
+        }
+        domains.push(d);
+    }
     if let Some(problem) = s.endpoint_url.as_deref().and_then(url_problem) {
         return Err(("endpoint_url", problem));
     }
@@ -341,6 +368,7 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
         vpc_id: s.vpc_id.clone(),
         tags: s.tags.clone(),
         services,
+        domains,
         endpoint_url: s.endpoint_url.clone(),
         refresh: s.refresh,
         max_stale: s.max_stale,
@@ -384,6 +412,7 @@ pub struct Config {
     pub upstreams: Vec<SocketAddr>,
     pub upstream_timeout: Duration,
     pub cache_size: usize,
+    pub cache_max_bytes: u64,
     pub max_inflight: usize,
     pub statics: Vec<StaticOverride>,
     pub sources: Vec<SourceConfig>,
@@ -598,6 +627,7 @@ impl Config {
             upstreams,
             upstream_timeout: Duration::from_millis(*up.timeout_ms.get_ref()),
             cache_size: up.cache_size,
+            cache_max_bytes: up.cache_max_bytes,
             max_inflight: *up.max_inflight.get_ref(),
             statics,
             sources,
@@ -904,6 +934,11 @@ mod tests {
                 format!("{base}endpoint_url = \"ftp://x\""),
                 "source[0].endpoint_url",
             ),
+            (
+                format!("{base}domains = [\"not a domain\"]"),
+                "source[0].domains",
+            ),
+            (format!("{base}domains = [\"local\"]"), "source[0].domains"),
             (format!("{base}refresh = \"60\""), "source[0].refresh"),
             (
                 format!("{base}refresh = \"10m\"\nmax_stale = \"1m\""),

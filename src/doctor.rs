@@ -225,15 +225,7 @@ async fn resolve_check(resolver: SocketAddr, e: &Expected, wait: Duration) -> Ch
         wire.extend_from_slice(label.as_bytes());
     }
     wire.push(0);
-    let question = Question {
-        name_wire: &wire,
-        qtype: 1,
-        qclass: 1,
-        rd: true,
-        ad: false,
-        cd: false,
-        dnssec_ok: false,
-    };
+    let question = Question::a(&wire);
     let reply = match Upstreams::new(vec![resolver], wait).query(&question).await {
         Ok(r) => r,
         Err(err) => {

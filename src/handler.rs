@@ -3,16 +3,23 @@
 //! It is split in two so the listeners can answer without spawning a task whenever possible:
 //! [`Handler::begin`] is synchronous and settles everything that needs no network (access
 //! control, malformed input, overrides, cache hits); only a cache miss comes back as
-//! [`Step::Forward`], which [`Handler::finish`] completes by asking the upstreams.
+//! [`Step::Forward`], which [`Handler::finish`] completes by asking the upstreams, once for
+//! every identical question waiting at the same time (they share the one reply).
+//!
+//! Every forwarded answer, fresh or cached, is served through [`Handler::serve`]: when its
+//! CNAME or DNAME chain reaches one of our names, the chain is completed from the record table
+//! in force, so the upstream's records for that name never reach a client.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::{DNSClass, RecordType};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use crate::cache::{self, Answer, AnswerCache};
@@ -85,6 +92,9 @@ impl Drop for InflightSlot {
     }
 }
 
+/// What the queries waiting on one upstream question receive: the answer, or `None` (SERVFAIL).
+type Landing = Option<Arc<Answer>>;
+
 /// The shared query handler.
 pub struct Handler {
     state: ArcSwap<State>,
@@ -92,19 +102,24 @@ pub struct Handler {
     cache: AnswerCache,
     overrides: OverrideAnswers,
     inflight: Arc<AtomicUsize>,
+    /// Questions on their way upstream (by cache key), with the queries that asked the same
+    /// meanwhile: one upstream query answers them all, which spares the VPC resolver's
+    /// 1024 packets per second per ENI under bursts.
+    flights: Mutex<HashMap<cache::Key, Vec<oneshot::Sender<Landing>>>>,
     pub metrics: Arc<Metrics>,
 }
 
 impl Handler {
     /// A handler answering from `tables` (which owns the overrides) and `config`.
     pub fn new(config: Config, metrics: Arc<Metrics>, tables: Arc<Tables>) -> Self {
-        let cache = AnswerCache::new(config.cache_size);
+        let cache = AnswerCache::new(config.cache_size, config.cache_max_bytes);
         Self {
             state: ArcSwap::from_pointee(State::new(config)),
             tables,
             cache,
             overrides: OverrideAnswers::default(),
             inflight: Arc::new(AtomicUsize::new(0)),
+            flights: Mutex::default(),
             metrics,
         }
     }
@@ -114,14 +129,16 @@ impl Handler {
         self.state.load().config.clone()
     }
 
-    /// Swaps in a new configuration; queries in flight finish with the old one.
-    pub fn reload(&self, config: Config) {
+    /// Swaps in a new configuration; queries in flight finish with the old one. Returns the
+    /// ticket of the record table change (its static overrides), for `Tables::wait_published`.
+    pub fn reload(&self, config: Config) -> u64 {
         let upstreams_changed = config.upstreams != self.state.load().config.upstreams;
-        self.tables.set_statics(config.statics.clone());
+        let ticket = self.tables.set_statics(config.statics.clone());
         self.state.store(Arc::new(State::new(config)));
         if upstreams_changed {
             self.cache.clear();
         }
+        ticket
     }
 
     /// The record tables queries are answered from.
@@ -132,6 +149,11 @@ impl Handler {
     /// Number of cached answers.
     pub fn cache_len(&self) -> usize {
         self.cache.len()
+    }
+
+    /// What the cached answers weigh, in bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.bytes()
     }
 
     /// Everything that can be answered without the network.
@@ -157,7 +179,7 @@ impl Handler {
             return Step::Reply(response::badvers(&req, max_udp));
         }
 
-        if req.query.query_class() == DNSClass::IN {
+        {
             // The question's name, lower-cased on the stack: the table's key form.
             let mut lower = [0u8; 256];
             let name = &raw[req.question.name.clone()];
@@ -171,8 +193,17 @@ impl Handler {
                 Lookup::Unavailable => true,
                 _ => false,
             };
+            // Our names are answered in class IN; class ANY (QCLASS *) gets the IN answer. Any
+            // other class of one of our names is refused, never forwarded.
+            let class = req.query.query_class();
+            let in_class = matches!(class, DNSClass::IN | DNSClass::ANY);
             match (lookup, unavailable, state.config.on_unavailable) {
                 (Lookup::NotOurs, _, _) => {}
+                (_, _, _) if !in_class => {
+                    self.metrics.count(Outcome::Refused);
+                    let reply = response::error(&req, ResponseCode::Refused, max_udp);
+                    return Step::Reply(reply);
+                }
                 (_, true, OnUnavailable::Forward) => {}
                 (_, true, OnUnavailable::Servfail) => {
                     self.metrics.count(Outcome::Servfail);
@@ -199,8 +230,7 @@ impl Handler {
         );
         if let Some(answer) = self.cache.get(&key) {
             self.metrics.count(Outcome::CacheHit);
-            let reply = answer.patch(req.header.id, qname_wire, response::our_opt(&req, max_udp));
-            return Step::Reply(self.fit(reply, &req, transport, max_udp));
+            return Step::Reply(self.serve(&answer, &req, qname_wire, &state, transport));
         }
 
         let Some(slot) = self.take_slot(state.config.max_inflight) else {
@@ -218,7 +248,8 @@ impl Handler {
         }))
     }
 
-    /// Asks the upstreams for a query `begin` could not answer.
+    /// Asks the upstreams for a query `begin` could not answer; a query whose question is
+    /// already on its way upstream waits for that answer instead of asking again.
     pub async fn finish(&self, pending: Box<Pending>) -> Option<Vec<u8>> {
         let Pending {
             state,
@@ -228,9 +259,35 @@ impl Handler {
             transport,
             ..
         } = *pending;
-        let max_udp = state.config.max_udp_payload;
+        let landing = match self.board(&key) {
+            Boarding::Follower(landed) => {
+                self.metrics.upstream_coalesced.inc();
+                landed.await.ok().flatten()
+            }
+            Boarding::Leader(flight) => {
+                let answer = self.ask_upstreams(&state, &req, &qname_wire).await;
+                if let Some(answer) = &answer {
+                    // Cached before the others are told, so that nobody asks again between.
+                    self.cache.insert(key.clone(), answer.clone());
+                }
+                flight.land(answer.clone());
+                answer
+            }
+        };
+        let Some(answer) = landing else {
+            self.metrics.count(Outcome::Servfail);
+            let max_udp = state.config.max_udp_payload;
+            return Some(response::error(&req, ResponseCode::ServFail, max_udp));
+        };
+        self.metrics.count(Outcome::Forwarded);
+        Some(self.serve(&answer, &req, &qname_wire, &state, transport))
+    }
+
+    /// One upstream exchange for `req`, prepared for the cache; `None` when no server gave a
+    /// usable reply.
+    async fn ask_upstreams(&self, state: &State, req: &Request, qname_wire: &[u8]) -> Landing {
         let question = upstream::Question {
-            name_wire: &qname_wire,
+            name_wire: qname_wire,
             qtype: req.question.qtype,
             qclass: req.question.qclass,
             rd: req.header.recursion_desired,
@@ -239,15 +296,16 @@ impl Handler {
             dnssec_ok: req.edns.is_some_and(|e| e.dnssec_ok),
         };
         let started = Instant::now();
-        let answer = match state.upstreams.query(&question).await {
+        match state.upstreams.query(&question).await {
             Ok(reply) => {
                 self.metrics
                     .upstream_answered(started.elapsed().as_secs_f64());
-                Answer::from_upstream(&reply.bytes, reply.question_end)
+                Answer::from_upstream(&reply.bytes, reply.question_end, reply.layout)
                     .inspect_err(
                         |e| debug!(server = %reply.server, error = %e, "malformed upstream reply"),
                     )
                     .ok()
+                    .map(Arc::new)
             }
             Err(e) => {
                 self.metrics
@@ -255,16 +313,85 @@ impl Handler {
                 debug!(error = %e, "upstream query failed");
                 None
             }
+        }
+    }
+
+    /// Joins the flight for `key`, or starts it.
+    fn board(&self, key: &cache::Key) -> Boarding<'_> {
+        let mut flights = lock(&self.flights);
+        match flights.get_mut(key) {
+            Some(waiting) => {
+                let (tell, landed) = oneshot::channel();
+                waiting.push(tell);
+                Boarding::Follower(landed)
+            }
+            None => {
+                flights.insert(key.clone(), Vec::new());
+                Boarding::Leader(Flight {
+                    handler: self,
+                    key: Some(key.clone()),
+                })
+            }
+        }
+    }
+
+    /// A forwarded answer (fresh or cached) for this client: patched for it, with its chain
+    /// completed from our table when the chain reaches one of our names.
+    fn serve(
+        &self,
+        answer: &Answer,
+        req: &Request,
+        qname_wire: &[u8],
+        state: &State,
+        transport: Transport,
+    ) -> Vec<u8> {
+        let max_udp = state.config.max_udp_payload;
+        let reply = answer.patch(req.header.id, qname_wire, response::our_opt(req, max_udp));
+        let reply = if answer.chain.is_empty() {
+            reply
+        } else {
+            self.complete_chain(reply, answer, req, state)
         };
-        let Some(answer) = answer else {
-            self.metrics.count(Outcome::Servfail);
-            return Some(response::error(&req, ResponseCode::ServFail, max_udp));
-        };
-        let answer = Arc::new(answer);
-        self.cache.insert(key, answer.clone());
-        self.metrics.count(Outcome::Forwarded);
-        let reply = answer.patch(req.header.id, &qname_wire, response::our_opt(&req, max_udp));
-        Some(self.fit(reply, &req, transport, max_udp))
+        self.fit(reply, req, transport, max_udp)
+    }
+
+    /// The first name along `answer`'s chain that is ours decides: our records there (or
+    /// SERVFAIL when it has no usable address), never what the upstream said.
+    fn complete_chain(
+        &self,
+        reply: Vec<u8>,
+        answer: &Answer,
+        req: &Request,
+        state: &State,
+    ) -> Vec<u8> {
+        // A CNAME or DNAME question is answered by the alias itself: nothing to complete.
+        let qtype = req.query.query_type();
+        if qtype == RecordType::CNAME || qtype == RecordType::DNAME {
+            return reply;
+        }
+        let max_udp = state.config.max_udp_payload;
+        let table = self.tables.current();
+        for name in answer.chain.iter() {
+            let lookup = table.lookup_wire(name);
+            let unavailable = match &lookup {
+                Lookup::NotOurs => continue,
+                Lookup::Records { addrs, .. } => addrs.is_empty(),
+                Lookup::Unavailable => true,
+                Lookup::NoData { .. } | Lookup::NxDomain { .. } => false,
+            };
+            if unavailable {
+                return match state.config.on_unavailable {
+                    OnUnavailable::Forward => reply,
+                    OnUnavailable::Servfail => {
+                        response::error(req, ResponseCode::ServFail, max_udp)
+                    }
+                };
+            }
+            let ttl = state.config.ttl;
+            return response::complete_chain(&reply, req, name, &lookup, ttl, max_udp)
+                .unwrap_or_else(|| response::error(req, ResponseCode::ServFail, max_udp));
+        }
+        reply
     }
 
     fn reject(&self, reject: Reject, state: &State, src: SocketAddr) -> Step {
@@ -296,6 +423,48 @@ impl Handler {
         let slot = InflightSlot(self.inflight.clone());
         (taken < limit).then_some(slot)
     }
+}
+
+/// Whether a query starts a flight upstream or waits for one already on its way.
+enum Boarding<'a> {
+    Leader(Flight<'a>),
+    Follower(oneshot::Receiver<Landing>),
+}
+
+/// A question on its way upstream; whoever waits for it is told when it lands, or, should the
+/// asking query be dropped first, told that there is nothing (they answer SERVFAIL).
+struct Flight<'a> {
+    handler: &'a Handler,
+    key: Option<cache::Key>,
+}
+
+impl Flight<'_> {
+    fn land(mut self, landing: Landing) {
+        self.tell(landing);
+    }
+
+    fn tell(&mut self, landing: Landing) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let waiting = lock(&self.handler.flights).remove(&key).unwrap_or_default();
+        for tell in waiting {
+            let _ = tell.send(landing.clone());
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.tell(None);
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The flag bits that change an upstream answer, for the cache key: RD, AD, CD and DO.

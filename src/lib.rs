@@ -11,14 +11,14 @@
 //! | [`cli`] | command line, exit codes |
 //! | [`config`] | the TOML file: shape, defaults, validation, errors with file/line/key |
 //! | [`discovery`] | EC2 discovery per `[[source]]`: passes, refresh, backoff, staleness; the AWS client's own lookups through the upstream servers |
-//! | [`table`] | the record table in force: statics + discovered names, swapped atomically |
+//! | [`table`] | the record table in force: statics + discovered names, built by one writer, swapped atomically |
 //! | [`records`] | the record table and PHZ-equivalent lookup (exact, subtree, wildcard, scope) |
 //! | [`request`] | decoding a client's query (hickory-proto) |
-//! | [`response`] | encoding the replies we author: overrides, errors, truncation |
+//! | [`response`] | encoding the replies we author: overrides (PHZ apex SOA/NS), chains completed from the table, errors, truncation |
 //! | [`wire`] | byte-level walking and patching of relayed replies |
-//! | [`cache`] | the answer cache: TTL countdown, RFC 2308 negative caching |
-//! | [`upstream`] | asking the upstream resolvers: pooled sockets on rotating random ports, random IDs, matching, TCP retry |
-//! | [`handler`] | the query path shared by UDP and TCP: begin (inline) / finish (upstream) |
+//! | [`cache`] | the answer cache: TTL countdown, RFC 2308 negative caching, bounded in entries and bytes |
+//! | [`upstream`] | asking the upstream resolvers: pooled sockets on rotating random ports, random IDs, matching, TCP retry, failover |
+//! | [`handler`] | the query path shared by UDP and TCP: begin (inline) / finish (upstream, coalesced); chains into our names |
 //! | [`server`] | UDP listener threads, TCP listeners, connection limits (longest-idle evicted), draining |
 //! | [`ratelimit`] | optional per-client token bucket (DHCP mode) |
 //! | [`admin`] | `/healthz`, `/readyz`, `/metrics` over HTTP |

@@ -70,7 +70,10 @@ pub struct Metrics {
     upstream_timeouts: Counter,
     upstream_errors: Counter,
     upstream_latency: Histogram,
+    /// Queries that waited for an identical question already on its way upstream.
+    pub upstream_coalesced: Counter,
     pub cache_entries: Gauge,
+    pub cache_bytes: Gauge,
     pub records: Gauge,
     pub reloads: Counter,
     pub reload_failures: Counter,
@@ -111,11 +114,23 @@ impl Metrics {
             "Time from sending a query upstream to its matching reply",
             upstream_latency.clone(),
         );
+        let upstream_coalesced = Counter::default();
+        registry.register(
+            "upstream_coalesced",
+            "Queries answered by an identical question already on its way upstream",
+            upstream_coalesced.clone(),
+        );
         let cache_entries = Gauge::default();
         registry.register(
             "cache_entries",
             "Answers held in the cache",
             cache_entries.clone(),
+        );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "cache_bytes",
+            "What the cached answers weigh, in bytes (bounded by upstream.cache_max_bytes)",
+            cache_bytes.clone(),
         );
         let records = Gauge::default();
         registry.register(
@@ -178,7 +193,9 @@ impl Metrics {
             upstream_timeouts,
             upstream_errors,
             upstream_latency,
+            upstream_coalesced,
             cache_entries,
+            cache_bytes,
             records,
             reloads,
             reload_failures,

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::rr::{LowerName, Name};
 
+use crate::discovery::pattern::Scope;
+
 /// The addresses one overridden name answers with. Empty means "in scope, nothing usable".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Addresses {
@@ -62,8 +64,8 @@ pub enum Lookup {
 pub struct RecordTable {
     /// Keyed by lower-case wire name (see [`wire_key`]).
     nodes: HashMap<Box<[u8]>, Node>,
-    /// Discovery scopes: (region, service patterns).
-    scopes: Vec<(String, Vec<String>)>,
+    /// What the discovery sources claim beyond the names they found.
+    scopes: Vec<Scope>,
     /// Unique to this table, so answers prepared from it are never used with another.
     generation: u64,
 }
@@ -104,9 +106,9 @@ impl RecordTable {
         }
     }
 
-    /// Claims the scope of a discovery source: names its patterns can produce in `region`.
-    pub fn add_scope(&mut self, region: &str, patterns: &[String]) {
-        self.scopes.push((region.to_string(), patterns.to_vec()));
+    /// Claims the scope of a discovery source: names its patterns can produce.
+    pub fn add_scope(&mut self, scope: Scope) {
+        self.scopes.push(scope);
     }
 
     /// This table's unique number (tables are built, then published and never changed).
@@ -176,10 +178,12 @@ impl RecordTable {
                 None => none,
             };
         }
-        let label = |i: usize| &qname[starts[i] + 1..starts[i] + 1 + usize::from(qname[starts[i]])];
-        let claimed = self.scopes.iter().any(|(region, patterns)| {
-            crate::discovery::pattern::in_scope(patterns, region, (0..labels).rev().map(label))
-        });
+        let mut label_slices: [&[u8]; 128] = [&[]; 128];
+        for (i, &start) in starts[..labels].iter().enumerate() {
+            label_slices[i] = &qname[start + 1..start + 1 + usize::from(qname[start])];
+        }
+        let label_slices = &label_slices[..labels];
+        let claimed = self.scopes.iter().any(|scope| scope.contains(label_slices));
         if claimed {
             Lookup::Unavailable
         } else {
@@ -255,7 +259,7 @@ mod tests {
     #[test]
     fn scopes_claim_undiscovered_names() {
         let mut t = table(&["bedrock-runtime.ap-southeast-2.amazonaws.com"]);
-        t.add_scope("ap-southeast-2", &["bedrock*".to_string()]);
+        t.add_scope(Scope::new("ap-southeast-2", &["bedrock*".to_string()], &[]));
         assert!(first_ip(&t.lookup(&q("bedrock-runtime.ap-southeast-2.amazonaws.com."))).is_some());
         assert_eq!(
             t.lookup(&q("Bedrock-Agent.ap-southeast-2.amazonaws.com.")),

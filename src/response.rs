@@ -1,10 +1,16 @@
-//! Building the replies we author ourselves (override answers and errors) with hickory-proto.
-//! Relayed upstream replies are not rebuilt here: see `wire` and `cache`.
+//! Building the replies we author ourselves with hickory-proto: override answers, forwarded
+//! chains completed from our table, and errors. Relayed upstream replies are not rebuilt here
+//! (see `wire` and `cache`), except when their CNAME/DNAME chain reaches one of our names.
+//!
+//! Each override is answered as a Route 53 private hosted zone at that name would answer:
+//! A/AAAA at the name, SOA and NS at the apex (our own, fixed: [`SOA_MNAME`] is the one name
+//! server, [`SOA_RNAME`] the contact, serial 1), NODATA with the SOA for any other type, and
+//! NXDOMAIN below it.
 
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Header, Message, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use quick_cache::sync::Cache;
@@ -14,9 +20,11 @@ use crate::records::{Addresses, Lookup, RecordTable};
 use crate::request::Request;
 use crate::wire;
 
-/// SOA fields of our synthetic zones, shaped like Route 53's (only the TTLs matter to clients).
-const SOA_MNAME: &str = "ns.bedrock-link.invalid.";
-const SOA_RNAME: &str = "hostmaster.bedrock-link.invalid.";
+/// The SOA MNAME of our zones, and their one NS record (shaped like Route 53's; only the TTLs
+/// matter to clients).
+pub const SOA_MNAME: &str = "ns.bedrock-link.invalid.";
+/// The SOA RNAME (contact) of our zones.
+pub const SOA_RNAME: &str = "hostmaster.bedrock-link.invalid.";
 
 /// An empty response header for `header`'s query: ID, opcode, RD and CD copied (RFC 6895).
 fn reply_to(header: &Header, rcode: ResponseCode) -> Message {
@@ -72,11 +80,15 @@ pub fn badvers(req: &Request, max_udp_payload: u16) -> Vec<u8> {
     encode(&msg)
 }
 
-/// The authoritative answer a private hosted zone would give for `lookup`.
-///
-/// Owner names are the question's own name (or its suffix for the SOA), so the client's case
-/// comes back as sent.
-pub fn override_answer(req: &Request, lookup: &Lookup, ttl: u32, max_udp_payload: u16) -> Vec<u8> {
+/// What our zone holds at `name` for `qtype`, as `lookup` found it: the RCODE, the answer
+/// records and the authority records, as a private hosted zone answers. Owner names are
+/// `name` itself (or its suffix, the apex, for the SOA), so the case it came in stays.
+fn zone_records(
+    name: &Name,
+    qtype: RecordType,
+    lookup: &Lookup,
+    ttl: u32,
+) -> (ResponseCode, Vec<Record>, Vec<Record>) {
     let (rcode, addrs, zone_labels) = match lookup {
         Lookup::Records { addrs, zone_labels } => {
             (ResponseCode::NoError, Some(&**addrs), *zone_labels)
@@ -84,23 +96,116 @@ pub fn override_answer(req: &Request, lookup: &Lookup, ttl: u32, max_udp_payload
         Lookup::NoData { zone_labels } => (ResponseCode::NoError, None, *zone_labels),
         Lookup::NxDomain { zone_labels } => (ResponseCode::NXDomain, None, *zone_labels),
         Lookup::NotOurs | Lookup::Unavailable => {
-            unreachable!("override_answer is only called for names with data")
+            unreachable!("zone records are only asked for names with data")
         }
     };
+    let apex = name.trim_to(usize::from(zone_labels));
+    let at_apex = rcode == ResponseCode::NoError && zone_labels == name.num_labels();
+    let mut answers = addrs.map_or_else(Vec::new, |addrs| records_for(name, qtype, addrs, ttl));
+    if at_apex && matches!(qtype, RecordType::SOA | RecordType::ANY) {
+        answers.push(soa(name, ttl));
+    }
+    if at_apex && matches!(qtype, RecordType::NS | RecordType::ANY) {
+        let ns = Name::from_ascii(SOA_MNAME).expect("constant name");
+        answers.push(Record::from_rdata(name.clone(), ttl, RData::NS(NS(ns))));
+    }
+    let authority = if answers.is_empty() {
+        vec![soa(&apex, ttl)]
+    } else {
+        Vec::new()
+    };
+    (rcode, answers, authority)
+}
+
+/// The authoritative answer a private hosted zone would give for `lookup`.
+///
+/// Owner names are the question's own name (or its suffix for the SOA), so the client's case
+/// comes back as sent.
+pub fn override_answer(req: &Request, lookup: &Lookup, ttl: u32, max_udp_payload: u16) -> Vec<u8> {
+    let (rcode, answers, authority) =
+        zone_records(req.query.name(), req.query.query_type(), lookup, ttl);
     let mut msg = reply_to(&req.header, rcode);
     msg.metadata.authoritative = true;
     msg.add_query(req.query.clone());
-    let qname = req.query.name();
-    if let Some(addrs) = addrs {
-        msg.add_answers(records_for(qname, req.query.query_type(), addrs, ttl));
-    }
-    if msg.answers.is_empty() {
-        msg.add_authority(soa(&qname.trim_to(zone_labels as usize), ttl));
-    }
+    msg.add_answers(answers);
+    msg.add_authorities(authority);
     if let Some(edns) = edns_for(req, max_udp_payload) {
         msg.set_edns(edns);
     }
     encode(&msg)
+}
+
+/// A forwarded answer whose CNAME/DNAME chain reaches `target` (one of our names, as a
+/// lower-case wire name), completed as the VPC resolver completes such a chain from a private
+/// hosted zone: the chain's records from the question up to `target`, then what our zone
+/// holds there (records, or NODATA/NXDOMAIN with our SOA). Nothing the upstream said about
+/// `target` or beyond is kept. `reply` is the upstream answer as patched for this client;
+/// `None` when its chain does not lead to `target` after all.
+pub fn complete_chain(
+    reply: &[u8],
+    req: &Request,
+    target: &[u8],
+    lookup: &Lookup,
+    ttl: u32,
+    max_udp_payload: u16,
+) -> Option<Vec<u8>> {
+    let upstream = Message::from_vec(reply).ok()?;
+    let mut kept: Vec<Record> = Vec::new();
+    let mut current = req.query.name().clone();
+    for _ in 0..16 {
+        if crate::records::wire_key(&current).as_ref() == target {
+            let (rcode, answers, authority) =
+                zone_records(&current, req.query.query_type(), lookup, ttl);
+            let mut msg = reply_to(&req.header, rcode);
+            msg.add_query(req.query.clone());
+            msg.add_answers(kept);
+            msg.add_answers(answers);
+            msg.add_authorities(authority);
+            if let Some(edns) = edns_for(req, max_udp_payload) {
+                msg.set_edns(edns);
+            }
+            return Some(encode(&msg));
+        }
+        // DNAMEs above the current name come first, then the CNAME the current name owns (a
+        // DNAME's synthesised CNAME, or a plain one).
+        for dname in upstream.answers.iter().filter(|r| {
+            r.record_type() == RecordType::DNAME && r.name.zone_of(&current) && r.name != current
+        }) {
+            if !kept.contains(dname) {
+                kept.push(dname.clone());
+            }
+        }
+        let cname = upstream.answers.iter().find(|r| r.name == current);
+        match cname.map(|r| (r, &r.data)) {
+            Some((record, RData::CNAME(CNAME(next)))) => {
+                kept.push(record.clone());
+                current = next.clone();
+            }
+            _ => {
+                let dname = kept.iter().rev().find_map(|r| match &r.data {
+                    RData::Unknown { rdata, .. } if r.name.zone_of(&current) => {
+                        dname_target(&current, &r.name, &rdata.anything)
+                    }
+                    _ => None,
+                })?;
+                current = dname;
+            }
+        }
+    }
+    None
+}
+
+/// `name` with its ancestor `owner` replaced by a DNAME's target (RDATA in wire form, never
+/// compressed: RFC 6672 section 2.5).
+fn dname_target(name: &Name, owner: &Name, rdata: &[u8]) -> Option<Name> {
+    let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(rdata);
+    let target =
+        <Name as hickory_proto::serialize::binary::BinDecodable>::read(&mut decoder).ok()?;
+    let keep = usize::from(name.num_labels() - owner.num_labels());
+    let prefix: Vec<&[u8]> = name.iter().take(keep).collect();
+    let mut out = Name::from_labels(prefix).ok()?;
+    out.set_fqdn(true);
+    out.append_domain(&target).ok()
 }
 
 /// Override answers encoded once, then patched for each query like a cache hit: the client's
@@ -112,8 +217,9 @@ pub struct OverrideAnswers {
     prepared: Cache<Box<[u8]>, Arc<Answer>>,
 }
 
-/// Key: table generation (8), TTL (4), RD|CD (1), type (2), lower-case name (at most 255).
-const KEY_MAX: usize = 8 + 4 + 1 + 2 + 255;
+/// Key: table generation (8), TTL (4), RD|CD (1), type (2), class (2), lower-case name (at
+/// most 255).
+const KEY_MAX: usize = 8 + 4 + 1 + 2 + 2 + 255;
 
 impl Default for OverrideAnswers {
     fn default() -> Self {
@@ -144,9 +250,10 @@ impl OverrideAnswers {
         key[8..12].copy_from_slice(&ttl.to_be_bytes());
         key[12] = (raw[2] & 0x01) | (raw[3] & 0x10);
         key[13..15].copy_from_slice(&req.question.qtype.to_be_bytes());
-        let key = &mut key[..15 + name.len()];
-        key[15..].copy_from_slice(name);
-        key[15..].make_ascii_lowercase();
+        key[15..17].copy_from_slice(&req.question.qclass.to_be_bytes());
+        let key = &mut key[..17 + name.len()];
+        key[17..].copy_from_slice(name);
+        key[17..].make_ascii_lowercase();
         let answer = match self.prepared.get(&*key) {
             Some(answer) => answer,
             None => {
@@ -275,6 +382,8 @@ mod tests {
             RecordType::AAAA,
             RecordType::ANY,
             RecordType::TXT,
+            RecordType::SOA,
+            RecordType::NS,
         ];
         let mut compared = 0;
         for (n, name) in names.iter().enumerate() {
@@ -299,7 +408,17 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, 4 * 4 * 8 * 3);
+        assert_eq!(compared, 4 * 6 * 8 * 3);
+        // Class ANY is answered as IN, with its own question: never a prepared IN answer.
+        let mut raw = query(names[0], RecordType::A, true, false, None);
+        let class_at = raw.len() - 2;
+        raw[class_at..].copy_from_slice(&255u16.to_be_bytes());
+        let req = Request::parse(&raw).unwrap();
+        let lookup = table.lookup(&req.qname);
+        assert_eq!(
+            answers.reply(&req, &raw, &table, &lookup, 60, 1232),
+            override_answer(&req, &lookup, 60, 1232)
+        );
         // A TTL change (a reload) never reuses answers prepared with the old TTL.
         let raw = query(names[0], RecordType::A, true, false, None);
         let req = Request::parse(&raw).unwrap();

@@ -77,6 +77,9 @@ pub struct Running {
     admin_shutdown: CancellationToken,
     discovery_shutdown: CancellationToken,
     discovery_tasks: Vec<JoinHandle<()>>,
+    /// The record table's writer, and what stops it.
+    table_writer: JoinHandle<()>,
+    table_writer_shutdown: CancellationToken,
     /// The sources' own lookups (the EC2 endpoint's name) go to the upstream servers.
     discovery_dns: discovery::UpstreamDns,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
@@ -120,6 +123,8 @@ impl Running {
         };
         let discovery_dns =
             discovery::UpstreamDns::new(&started.upstreams).map_err(ServeError::Resolver)?;
+        let table_writer_shutdown = CancellationToken::new();
+        let table_writer = tokio::spawn(tables.clone().run_writer(table_writer_shutdown.clone()));
         let server = Server::start(&listen, limits, handler.clone()).await?;
         status.serving.store(true, Ordering::Relaxed);
 
@@ -132,7 +137,7 @@ impl Running {
                 tokio::spawn(discovery::run(
                     s,
                     discovery_dns.clone(),
-                    tables.clone(),
+                    tables.change_signal(),
                     metrics.clone(),
                     discovery_shutdown.clone(),
                 ))
@@ -152,6 +157,8 @@ impl Running {
             admin_shutdown,
             discovery_shutdown,
             discovery_tasks,
+            table_writer,
+            table_writer_shutdown,
             discovery_dns,
             started,
             drain,
@@ -168,8 +175,9 @@ impl Running {
         self.admin_addr
     }
 
-    /// Applies a new configuration. What only a restart can change is reported by key.
-    pub fn reload(&self, config: Config) {
+    /// Applies a new configuration, and returns once the record table holds its static
+    /// overrides. What only a restart can change is reported by key.
+    pub async fn reload(&self, config: Config) {
         let restart_needed = restart_only_changes(&self.started, &config);
         if !restart_needed.is_empty() {
             warn!(keys = ?restart_needed, "these settings changed but apply only after a restart");
@@ -178,7 +186,8 @@ impl Running {
             warn!(error = %e, "discovery keeps resolving through the previous upstream servers");
         }
         let summary = summary(&config);
-        self.handler.reload(config);
+        let ticket = self.handler.reload(config);
+        self.handler.tables().wait_published(ticket).await;
         self.handler.metrics.reloads.inc();
         info!(%summary, "configuration reloaded");
     }
@@ -190,6 +199,8 @@ impl Running {
         for task in self.discovery_tasks {
             let _ = task.await;
         }
+        self.table_writer_shutdown.cancel();
+        let _ = self.table_writer.await;
         let drained = self.server.shutdown(self.drain).await;
         self.admin_shutdown.cancel();
         if let Some(task) = self.admin_task {
@@ -213,6 +224,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.cache_size != new.cache_size {
         keys.push("upstream.cache_size");
+    }
+    if old.cache_max_bytes != new.cache_max_bytes {
+        keys.push("upstream.cache_max_bytes");
     }
     if old.admin_listen != new.admin_listen {
         keys.push("admin.listen");
@@ -260,7 +274,7 @@ pub async fn run(source: ConfigSource, flags: Overrides) -> Result<(), ServeErro
     loop {
         tokio::select! {
             _ = hangup.recv() => match source.load(&flags) {
-                Ok(config) => running.reload(config),
+                Ok(config) => running.reload(config).await,
                 Err(e) => {
                     running.handler.metrics.reload_failures.inc();
                     error!(error = %e, "reload rejected; keeping the running configuration");

@@ -1,15 +1,24 @@
 //! The record table in force: built from the static overrides and every discovery source's
 //! last good snapshot, and swapped in whole whenever either changes. Queries read it without
 //! a lock and never see a half-built table.
+//!
+//! One writer builds and publishes it ([`Tables::run_writer`]). Discovery sources and reloads
+//! only signal that something changed; each build reads everything afresh, so the table
+//! published last is always built from the newest inputs, and no older build can overwrite a
+//! newer one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::config::{StaticOverride, parse_override_name};
 use crate::discovery::SourceStatus;
+use crate::discovery::pattern::Scope;
 use crate::metrics::Metrics;
 use crate::records::{Addresses, RecordTable};
 
@@ -19,9 +28,16 @@ pub struct Tables {
     statics: Mutex<Vec<StaticOverride>>,
     sources: Vec<Arc<SourceStatus>>,
     metrics: Arc<Metrics>,
+    /// Wakes the writer: something the table is built from changed.
+    changed: Arc<Notify>,
+    /// Changes signalled so far (a ticket per signal).
+    requested: AtomicU64,
+    /// The newest ticket whose change is in the published table.
+    published: watch::Sender<u64>,
 }
 
 impl Tables {
+    /// Tables with a first table already built from `statics` (and the sources' state).
     pub fn new(
         statics: Vec<StaticOverride>,
         sources: Vec<Arc<SourceStatus>>,
@@ -32,8 +48,11 @@ impl Tables {
             statics: Mutex::new(statics),
             sources,
             metrics,
+            changed: Arc::new(Notify::new()),
+            requested: AtomicU64::new(0),
+            published: watch::Sender::new(0),
         };
-        tables.rebuild();
+        tables.build_and_publish();
         tables
     }
 
@@ -46,10 +65,28 @@ impl Tables {
         &self.sources
     }
 
-    /// Replaces the static overrides (a reload) and rebuilds.
-    pub fn set_statics(&self, statics: Vec<StaticOverride>) {
+    /// What discovery sources signal through when their state changes.
+    pub fn change_signal(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    /// Signals the writer; returns the change's ticket (see [`Self::wait_published`]).
+    pub fn request_rebuild(&self) -> u64 {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        self.changed.notify_one();
+        ticket
+    }
+
+    /// Replaces the static overrides (a reload); returns the change's ticket.
+    pub fn set_statics(&self, statics: Vec<StaticOverride>) -> u64 {
         *self.statics.lock().expect("statics lock") = statics;
-        self.rebuild();
+        self.request_rebuild()
+    }
+
+    /// Waits until the published table holds the change with `ticket` (or a later one).
+    pub async fn wait_published(&self, ticket: u64) {
+        let mut published = self.published.subscribe();
+        let _ = published.wait_for(|&done| done >= ticket).await;
     }
 
     /// Whether every source has a fresh snapshot.
@@ -58,12 +95,36 @@ impl Tables {
         self.sources.iter().all(|s| s.is_fresh(now))
     }
 
+    /// The one writer: rebuilds on every signal (signals that arrive during a build make one
+    /// more build) until `shutdown`.
+    pub async fn run_writer(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.changed.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            // Taken before reading the inputs: every change up to this ticket is in them.
+            let ticket = self.requested.load(Ordering::SeqCst);
+            self.build_and_publish();
+            self.published.send_if_modified(|done| {
+                let newer = ticket > *done;
+                *done = (*done).max(ticket);
+                newer
+            });
+        }
+    }
+
     /// Builds a new table and swaps it in. Static overrides win over discovered names.
-    pub fn rebuild(&self) {
+    fn build_and_publish(&self) {
         let now = Instant::now();
         let mut table = RecordTable::default();
         for source in &self.sources {
-            table.add_scope(&source.config.region, &source.config.services);
+            let config = &source.config;
+            table.add_scope(Scope::new(
+                &config.region,
+                &config.services,
+                &config.domains,
+            ));
             for (name, ipv4, ipv6) in source.records(now) {
                 match parse_override_name(&name) {
                     Ok(name) => table.insert(&name, Addresses { ipv4, ipv6 }),
@@ -93,6 +154,7 @@ mod tests {
     use std::time::Duration;
 
     use hickory_proto::rr::{LowerName, Name};
+    use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::config::SourceConfig;
@@ -105,6 +167,7 @@ mod tests {
             vpc_id: Some("vpc-1".into()),
             tags: Default::default(),
             services: vec!["s3".into(), "bedrock*".into()],
+            domains: vec![],
             endpoint_url: None,
             refresh: Duration::from_secs(1),
             max_stale,
@@ -163,7 +226,7 @@ mod tests {
             ],
             Duration::ZERO,
         ));
-        tables.rebuild();
+        tables.build_and_publish();
         assert!(tables.all_sources_fresh());
         assert_eq!(
             ip(&lookup(&tables, "bucket.s3.us-east-1.amazonaws.com.")),
@@ -187,11 +250,62 @@ mod tests {
             )],
             Duration::ZERO,
         ));
-        tables.rebuild();
+        tables.build_and_publish();
         match lookup(&tables, "bedrock-mantle.us-east-1.api.aws.") {
             Lookup::Records { addrs, .. } => assert!(addrs.is_empty()),
             other => panic!("{other:?}"),
         }
+    }
+
+    // Reloads that race each other (and, in production, discovery passes): once things are
+    // quiet, the published table must hold the statics stored last. With builds by whoever
+    // changed something, an older build can be stored after a newer one and stay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_table_published_last_holds_the_newest_statics() {
+        let tables = Arc::new(Tables::new(vec![], vec![], Arc::new(Metrics::new())));
+        let shutdown = CancellationToken::new();
+        let writer = tokio::spawn(tables.clone().run_writer(shutdown.clone()));
+        // Version `v` of the statics: 200 names (a build that takes a while), the first one's
+        // address saying `v`.
+        let statics = |v: u32| -> Vec<StaticOverride> {
+            (0..200)
+                .map(|i| StaticOverride {
+                    name: parse_override_name(&format!("n{i}.example.test")).unwrap(),
+                    ipv4: vec![Ipv4Addr::from(v)],
+                    ipv6: vec![],
+                })
+                .collect()
+        };
+        let mut stale = 0;
+        for round in 0..300u32 {
+            let barrier = Arc::new(std::sync::Barrier::new(3));
+            let reloads: Vec<_> = (0..3u32)
+                .map(|t| {
+                    let (tables, barrier, statics) = (tables.clone(), barrier.clone(), statics);
+                    std::thread::spawn(move || {
+                        let next = statics(round * 3 + t + 1);
+                        barrier.wait();
+                        tables.set_statics(next)
+                    })
+                })
+                .collect();
+            let last_ticket = reloads
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .max()
+                .unwrap();
+            tables.wait_published(last_ticket).await;
+            let stored = tables.statics.lock().unwrap()[0].ipv4[0];
+            if ip(&lookup(&tables, "n0.example.test.")) != Some(stored) {
+                stale += 1;
+            }
+        }
+        shutdown.cancel();
+        writer.await.unwrap();
+        assert_eq!(
+            stale, 0,
+            "rounds that ended on a table older than the statics"
+        );
     }
 
     #[test]
@@ -219,7 +333,7 @@ mod tests {
             Duration::ZERO,
         ));
         std::thread::sleep(Duration::from_millis(5));
-        tables.rebuild();
+        tables.build_and_publish();
         assert!(!tables.all_sources_fresh());
         assert_eq!(
             ip(&lookup(&tables, "bedrock.us-east-1.amazonaws.com.")),

@@ -13,6 +13,14 @@ pub const HEADER_LEN: usize = 12;
 pub const TYPE_OPT: u16 = 41;
 /// Record type of SOA.
 pub const TYPE_SOA: u16 = 6;
+/// Record type of CNAME.
+pub const TYPE_CNAME: u16 = 5;
+/// Record type of DNAME.
+pub const TYPE_DNAME: u16 = 39;
+/// EDNS option code of an Extended DNS Error (RFC 8914).
+pub const OPTION_EDE: u16 = 15;
+/// TTLs with the top bit set mean 0 (RFC 2181 section 8).
+const TTL_LIMIT: u32 = 1 << 31;
 /// Length of the OPT record we add: root owner, type, class, TTL, empty RDATA.
 pub const OPT_LEN: usize = 11;
 
@@ -25,6 +33,8 @@ pub enum WireError {
     BadName,
     #[error("more than one OPT record")]
     DuplicateOpt,
+    #[error("an OPT record outside the additional section")]
+    MisplacedOpt,
 }
 
 // Header accessors. Callers check `len() >= HEADER_LEN` first.
@@ -137,14 +147,25 @@ pub struct Layout {
     pub ttl_offsets: Vec<u32>,
     /// Where the OPT record starts, if any.
     pub opt_start: Option<usize>,
+    /// Where the OPT record's options (its RDATA) are.
+    pub opt_options: Range<usize>,
     /// The high 8 bits of the extended RCODE, from the OPT record.
     pub ext_rcode: u8,
     /// Number of additional records before the OPT record (all of them when there is none).
     pub additionals_before_opt: u16,
     /// Smallest TTL in the answer and authority sections.
     pub min_ttl: Option<u32>,
+    /// Smallest TTL in the answer section.
+    pub answer_min_ttl: Option<u32>,
     /// min(SOA TTL, SOA MINIMUM) of the first SOA in the authority section (RFC 2308).
     pub negative_ttl: Option<u32>,
+    /// Whether the answer section holds a CNAME or DNAME (a chain to follow).
+    pub has_alias: bool,
+}
+
+/// A TTL as a cache must read it: 2^31 and above count as 0 (RFC 2181 section 8).
+pub fn ttl_value(raw: u32) -> u32 {
+    if raw >= TTL_LIMIT { 0 } else { raw }
 }
 
 /// Walks every record of a reply, starting after the question that ends at `question_end`.
@@ -163,7 +184,7 @@ pub fn layout(msg: &[u8], question_end: usize) -> Result<Layout, WireError> {
             let start = pos;
             pos = skip_name(msg, pos)?;
             let rtype = u16_at(msg, pos)?;
-            let ttl = u32_at(msg, pos + 4)?;
+            let raw_ttl = u32_at(msg, pos + 4)?;
             let rdlen = u16_at(msg, pos + 8)? as usize;
             let rdata = pos + 10;
             let end = rdata + rdlen;
@@ -171,23 +192,32 @@ pub fn layout(msg: &[u8], question_end: usize) -> Result<Layout, WireError> {
                 return Err(WireError::Short);
             }
             if rtype == TYPE_OPT {
+                // Only the additional section may hold it; cutting it out of another section
+                // would leave a malformed message.
+                if section != 2 {
+                    return Err(WireError::MisplacedOpt);
+                }
                 if out.opt_start.is_some() {
                     return Err(WireError::DuplicateOpt);
                 }
                 out.opt_start = Some(start);
-                out.ext_rcode = (ttl >> 24) as u8;
-                if section == 2 {
-                    out.additionals_before_opt = index;
-                }
+                out.opt_options = rdata..end;
+                out.ext_rcode = (raw_ttl >> 24) as u8;
+                out.additionals_before_opt = index;
             } else {
+                let ttl = ttl_value(raw_ttl);
                 out.ttl_offsets.push((pos + 4) as u32);
                 if section < 2 {
                     out.min_ttl = Some(out.min_ttl.map_or(ttl, |m| m.min(ttl)));
                 }
+                if section == 0 {
+                    out.answer_min_ttl = Some(out.answer_min_ttl.map_or(ttl, |m| m.min(ttl)));
+                    out.has_alias |= rtype == TYPE_CNAME || rtype == TYPE_DNAME;
+                }
                 if section == 1 && rtype == TYPE_SOA && out.negative_ttl.is_none() {
                     // SOA RDATA: MNAME, RNAME, then SERIAL REFRESH RETRY EXPIRE MINIMUM.
                     let after_names = skip_name(msg, skip_name(msg, rdata)?)?;
-                    let minimum = u32_at(msg, after_names + 16)?;
+                    let minimum = ttl_value(u32_at(msg, after_names + 16)?);
                     out.negative_ttl = Some(ttl.min(minimum));
                 }
             }
@@ -213,6 +243,97 @@ pub fn strip_opt(msg: &[u8], layout: &Layout) -> Vec<u8> {
     }
 }
 
+/// The Extended DNS Error options (RFC 8914) among an OPT record's options, as they stand.
+pub fn ede_options(options: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let (Ok(code), Ok(len)) = (u16_at(options, pos), u16_at(options, pos + 2)) {
+        let end = pos + 4 + usize::from(len);
+        let Some(option) = options.get(pos..end) else {
+            break;
+        };
+        if code == OPTION_EDE {
+            out.extend_from_slice(option);
+        }
+        pos = end;
+    }
+    out
+}
+
+/// Sets every TTL at `offsets` that means 0 (2^31 or above) to 0.
+pub fn zero_huge_ttls(msg: &mut [u8], offsets: &[u32]) {
+    for &off in offsets {
+        let off = off as usize;
+        if let Some(b) = msg.get_mut(off..off + 4)
+            && ttl_value(u32::from_be_bytes([b[0], b[1], b[2], b[3]])) == 0
+        {
+            b.copy_from_slice(&[0; 4]);
+        }
+    }
+}
+
+/// Reads the name at `pos`, following compression pointers, as a lower-case uncompressed wire
+/// name (the record table's key form). Bounded: at most 255 bytes and 128 jumps.
+pub fn read_name_lower(msg: &[u8], mut pos: usize) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(64);
+    for _ in 0..128 {
+        let len = *msg.get(pos).ok_or(WireError::Short)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => {
+                out.push(0);
+                return Ok(out);
+            }
+            0x00 => {
+                let label = msg
+                    .get(pos + 1..pos + 1 + usize::from(len))
+                    .ok_or(WireError::Short)?;
+                out.push(len);
+                out.extend(label.iter().map(u8::to_ascii_lowercase));
+                if out.len() > 254 {
+                    return Err(WireError::BadName);
+                }
+                pos += 1 + usize::from(len);
+            }
+            0xc0 => {
+                let low = *msg.get(pos + 1).ok_or(WireError::Short)?;
+                pos = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+            }
+            _ => return Err(WireError::BadName),
+        }
+    }
+    Err(WireError::BadName)
+}
+
+/// One CNAME or DNAME of an answer section: owner and target, lower-case wire names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub rtype: u16,
+    pub owner: Vec<u8>,
+    pub target: Vec<u8>,
+}
+
+/// The CNAME and DNAME records of a reply's answer section, in order.
+pub fn aliases(msg: &[u8], question_end: usize) -> Result<Vec<Alias>, WireError> {
+    let mut out = Vec::new();
+    let mut pos = question_end;
+    for _ in 0..ancount(msg) {
+        let owner_at = pos;
+        pos = skip_name(msg, pos)?;
+        let rtype = u16_at(msg, pos)?;
+        let rdlen = u16_at(msg, pos + 8)? as usize;
+        let rdata = pos + 10;
+        if rtype == TYPE_CNAME || rtype == TYPE_DNAME {
+            out.push(Alias {
+                rtype,
+                owner: read_name_lower(msg, owner_at)?,
+                target: read_name_lower(msg, rdata)?,
+            });
+        }
+        pos = rdata + rdlen;
+    }
+    Ok(out)
+}
+
 /// Our OPT record: version 0, our UDP payload size, the given extended RCODE bits and DO.
 pub fn opt_record(payload: u16, ext_rcode: u8, dnssec_ok: bool) -> [u8; OPT_LEN] {
     let p = payload.to_be_bytes();
@@ -233,9 +354,17 @@ pub fn opt_record(payload: u16, ext_rcode: u8, dnssec_ok: bool) -> [u8; OPT_LEN]
 
 /// Appends an OPT record and counts it in ARCOUNT.
 pub fn push_opt(msg: &mut Vec<u8>, opt: &[u8; OPT_LEN]) {
+    push_opt_with(msg, opt, &[]);
+}
+
+/// Appends an OPT record carrying `options` (whole option TLVs) and counts it in ARCOUNT.
+pub fn push_opt_with(msg: &mut Vec<u8>, opt: &[u8; OPT_LEN], options: &[u8]) {
     let n = arcount(msg);
     set_count(msg, 3, n.saturating_add(1));
-    msg.extend_from_slice(opt);
+    msg.extend_from_slice(&opt[..OPT_LEN - 2]);
+    let len = u16::try_from(options.len()).unwrap_or(0);
+    msg.extend_from_slice(&len.to_be_bytes());
+    msg.extend_from_slice(&options[..usize::from(len)]);
 }
 
 /// Subtracts `elapsed` seconds from every TTL at `offsets` (not below zero).

@@ -151,6 +151,11 @@ async fn serves_what_ec2_holds_and_follows_changes() {
     got.sort();
     assert_eq!(got, moto::endpoint_ips(&ec2, &agent).await);
     assert!(ready(s.admin), "ready after the first pass");
+    // A discovered name is a zone apex too: its SOA is answered positively.
+    let soa = ask(s.dns, RUNTIME, RecordType::SOA).await;
+    assert!(soa.metadata.authoritative);
+    assert_eq!(soa.answers.len(), 1);
+    assert_eq!(soa.answers[0].record_type(), RecordType::SOA);
 
     // bedrock has an endpoint only in the decoy VPC: in scope, no address: fail closed.
     assert!(servfail(&ask(s.dns, BEDROCK, RecordType::A).await));

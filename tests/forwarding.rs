@@ -461,3 +461,266 @@ async fn an_upstream_reply_larger_than_advertised_is_fetched_again_over_tcp() {
     let seen = up.seen_for("huge.example.test");
     assert!(seen.iter().any(|s| s.tcp), "retried over TCP: {seen:?}");
 }
+
+// --- Negative caching after a CNAME, huge TTLs (RFC 2308 section 5, RFC 2181 section 8) ------
+
+#[tokio::test]
+async fn negative_answers_after_a_cname_live_no_longer_than_the_cname() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "alias.example.test",
+        Behaviour::CnameNxDomain {
+            target: "gone.example.test".into(),
+            cname_ttl: 1,
+            soa_ttl: 900,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let first = ask(addr, "alias.example.test.", RecordType::A).await;
+    assert_eq!(first.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(ttls(&first), vec![1], "the CNAME is relayed");
+    ask(addr, "alias.example.test.", RecordType::A).await;
+    assert_eq!(
+        up.seen_for("alias.example.test").len(),
+        1,
+        "cached at first"
+    );
+    // The CNAME's second is up: the whole negative answer goes with it, not after the SOA's 900.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = ask(addr, "alias.example.test.", RecordType::A).await;
+    assert_eq!(again.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(up.seen_for("alias.example.test").len(), 2, "asked again");
+}
+
+#[tokio::test]
+async fn ttls_of_two_to_the_31_or_more_count_as_zero() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "huge.example.test",
+        Behaviour::RawTtl {
+            ip: ip("192.0.2.31"),
+            ttl: 0x8000_0005,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let first = ask(addr, "huge.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&first), vec![ip("192.0.2.31")]);
+    assert_eq!(ttls(&first), vec![0], "relayed as 0");
+    let second = ask(addr, "huge.example.test.", RecordType::A).await;
+    assert_eq!(ttls(&second), vec![0]);
+    assert_eq!(up.seen_for("huge.example.test").len(), 2, "never cached");
+}
+
+// --- Upstream failures: the next server is asked ---------------------------------------------
+
+#[tokio::test]
+async fn an_error_without_a_question_passes_the_query_to_the_next_server_at_once() {
+    let (first, second) = (TestUpstream::start().await, TestUpstream::start().await);
+    first.rule("slow.example.test", Behaviour::ErrorWithoutQuestion(5));
+    // The second server needs 2 of the 3 seconds: only there if the first's REFUSED (without a
+    // question) ends its turn at once instead of its 1.5 s share running out.
+    second.rule(
+        "slow.example.test",
+        Behaviour::Delay {
+            ms: 2000,
+            ips: vec![ip("192.0.2.41")],
+            ttl: 60,
+        },
+    );
+    let extra = "[upstream]\ntimeout_ms = 3000\n";
+    let (_s, addr) = start(config_servers(&[first.addr, second.addr], extra)).await;
+    let reply = ask(addr, "slow.example.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.41")]);
+    assert_eq!(first.seen_for("slow.example.test").len(), 1);
+}
+
+#[tokio::test]
+async fn servfail_and_refused_pass_the_query_to_the_next_server() {
+    let (first, second) = (TestUpstream::start().await, TestUpstream::start().await);
+    first.rule("a.example.test", Behaviour::ServFail);
+    first.rule("b.example.test", Behaviour::Refused);
+    for name in ["a.example.test", "b.example.test"] {
+        second.rule(
+            name,
+            Behaviour::Answer {
+                ips: vec![ip("192.0.2.42")],
+                ttl: 60,
+            },
+        );
+    }
+    // Both fail: the last server's error comes back as it was.
+    first.rule("c.example.test", Behaviour::Refused);
+    second.rule("c.example.test", Behaviour::ServFail);
+    let (_s, addr) = start(config_servers(&[first.addr, second.addr], "")).await;
+    for name in ["a.example.test.", "b.example.test."] {
+        let reply = ask(addr, name, RecordType::A).await;
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}"
+        );
+        assert_eq!(ipv4s(&reply), vec![ip("192.0.2.42")], "{name}");
+    }
+    let both = ask(addr, "c.example.test.", RecordType::A).await;
+    assert_eq!(both.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(second.seen_for("c.example.test").len(), 1);
+}
+
+#[tokio::test]
+async fn a_reply_with_opt_outside_the_additional_section_is_not_relayed() {
+    let (first, second) = (TestUpstream::start().await, TestUpstream::start().await);
+    first.rule(
+        "opt.example.test",
+        Behaviour::OptInAnswer {
+            ips: vec![ip("192.0.2.43")],
+        },
+    );
+    let (_one, alone) = start(config(first.addr, "")).await;
+    // The only server's reply is malformed: SERVFAIL, well-formed (`ask` decodes it).
+    let reply = ask(alone, "opt.example.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    // With a second server, its answer.
+    second.rule(
+        "opt.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.44")],
+            ttl: 60,
+        },
+    );
+    let (_two, addr) = start(config_servers(&[first.addr, second.addr], "")).await;
+    let reply = ask(addr, "opt.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.44")]);
+}
+
+// --- Extended DNS Errors are relayed (RFC 8914) ----------------------------------------------
+
+/// The Extended DNS Error options of a raw reply's OPT record: (info code, extra text).
+fn ede_of(reply: &[u8]) -> Vec<(u16, String)> {
+    let msg = hickory_proto::op::Message::from_vec(reply).unwrap();
+    let Some(edns) = msg.edns else {
+        return vec![];
+    };
+    let mut raw = Vec::new();
+    let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut raw);
+    hickory_proto::serialize::binary::BinEncodable::emit(edns.options(), &mut encoder).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 4 <= raw.len() {
+        let code = u16::from_be_bytes([raw[pos], raw[pos + 1]]);
+        let len = u16::from_be_bytes([raw[pos + 2], raw[pos + 3]]) as usize;
+        let data = &raw[pos + 4..pos + 4 + len];
+        if code == 15 {
+            let info = u16::from_be_bytes([data[0], data[1]]);
+            out.push((info, String::from_utf8_lossy(&data[2..]).into_owned()));
+        }
+        pos += 4 + len;
+    }
+    out
+}
+
+#[tokio::test]
+async fn extended_dns_errors_from_upstream_reach_the_client() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "bogus.example.test",
+        Behaviour::ServFailEde {
+            code: 9,
+            text: "DNSKEY Missing".into(),
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let query = query_msg("bogus.example.test.", RecordType::A, Some(1232));
+    let reply = udp_raw(addr, &query.to_vec().unwrap(), Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(rcode_of(&reply), 2);
+    assert_eq!(ede_of(&reply), vec![(9, "DNSKEY Missing".to_string())]);
+}
+
+// --- Identical concurrent misses share one upstream query ------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_concurrent_misses_share_one_upstream_query() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "burst.example.test",
+        Behaviour::Delay {
+            ms: 300,
+            ips: vec![ip("192.0.2.50")],
+            ttl: 60,
+        },
+    );
+    let (running, addr) = start(config(up.addr, "")).await;
+    let askers: Vec<_> = (0..20)
+        .map(|i| {
+            let name = if i % 2 == 0 {
+                "burst.example.test."
+            } else {
+                "BURST.Example.Test."
+            };
+            tokio::spawn(async move { ask(addr, name, RecordType::A).await })
+        })
+        .collect();
+    for asker in askers {
+        let reply = asker.await.unwrap();
+        assert_eq!(ipv4s(&reply), vec![ip("192.0.2.50")]);
+    }
+    assert_eq!(
+        up.seen_for("burst.example.test").len(),
+        1,
+        "one upstream query"
+    );
+    let metrics = running.handler.metrics.render();
+    assert!(
+        metrics.contains("bedrock_link_upstream_coalesced_total 19"),
+        "{metrics}"
+    );
+}
+
+// --- The cache is bounded in bytes -----------------------------------------------------------
+
+#[tokio::test]
+async fn the_cache_holds_no_more_bytes_than_its_budget() {
+    let up = TestUpstream::start().await;
+    for i in 0..60 {
+        up.rule(
+            &format!("big{i}.example.test"),
+            Behaviour::Large { bytes: 16_000 },
+        );
+    }
+    // Room for 10,000 entries but only 256 KiB: about 15 of these 16 KB answers.
+    let budget = 256 * 1024;
+    let extra = format!("[upstream]\ncache_size = 10000\ncache_max_bytes = {budget}\n");
+    let (running, addr) = start(config(up.addr, &extra)).await;
+    for i in 0..60 {
+        let reply = tcp(
+            addr,
+            &query_msg(&format!("big{i}.example.test."), RecordType::TXT, None),
+        )
+        .await;
+        assert_eq!(reply.answers.len(), 16);
+    }
+    let held = running.handler.cache_bytes();
+    assert!(held > 0 && held <= budget, "{held} bytes cached");
+    assert!(
+        running.handler.cache_len() < 20,
+        "{} entries",
+        running.handler.cache_len()
+    );
+    // Asked again, most of them must go upstream: they could not all be kept.
+    let seen = |i: usize| up.seen_for(&format!("big{i}.example.test")).len();
+    let before: Vec<usize> = (0..60).map(seen).collect();
+    for i in 0..60 {
+        tcp(
+            addr,
+            &query_msg(&format!("big{i}.example.test."), RecordType::TXT, None),
+        )
+        .await;
+    }
+    let asked_again = (0..60).filter(|&i| seen(i) > before[i]).count();
+    assert!(
+        asked_again >= 40,
+        "only {asked_again} of 60 were asked again"
+    );
+}

@@ -102,19 +102,51 @@ async fn broken_names_get_formerr_with_the_query_id() {
 }
 
 #[tokio::test]
-async fn other_classes_are_not_answered_from_the_table() {
+async fn our_names_in_other_classes_never_go_upstream() {
     let up = TestUpstream::start().await;
     let (_s, addr) = start(config(up.addr, ONE)).await;
-    // CHAOS class for the overridden name: not ours to answer (the table is class IN), so it
-    // is relayed, and the upstream's NXDOMAIN comes back.
-    let mut m = header(0x01, 1, 0, 0);
-    m.extend_from_slice(&name_wire(NAME));
-    m.extend_from_slice(&[0, 1, 0, 3]);
-    let reply = udp_raw(addr, &m, Duration::from_secs(2)).await.unwrap();
-    assert_eq!(rcode_of(&reply), 3);
+    let ask_class = |class: u16, below: bool| {
+        let mut m = header(0x01, 1, 0, 0);
+        let name = if below {
+            format!("x.{NAME}")
+        } else {
+            NAME.to_string()
+        };
+        m.extend_from_slice(&name_wire(&name));
+        m.extend_from_slice(&[0, 1]);
+        m.extend_from_slice(&class.to_be_bytes());
+        m
+    };
+    // QCLASS ANY (255) is answered as class IN: the address, and NXDOMAIN below the name.
+    let reply = udp_raw(addr, &ask_class(255, false), WAIT).await.unwrap();
     let msg = Message::from_vec(&reply).unwrap();
-    assert!(ipv4s(&msg).is_empty());
-    assert_eq!(up.seen_for(NAME.trim_end_matches('.')).len(), 1);
+    assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ipv4s(&msg), vec![ip("10.1.0.10")]);
+    assert_eq!(
+        u16::from(msg.queries[0].query_class()),
+        255,
+        "the question comes back as asked"
+    );
+    let reply = udp_raw(addr, &ask_class(255, true), WAIT).await.unwrap();
+    assert_eq!(rcode_of(&reply), 3);
+    // CHAOS (3) and HESIOD (4) of one of our names: REFUSED, never relayed.
+    for class in [3, 4] {
+        let reply = udp_raw(addr, &ask_class(class, false), WAIT).await.unwrap();
+        assert_eq!(rcode_of(&reply), 5, "class {class}");
+        let msg = Message::from_vec(&reply).unwrap();
+        assert!(ipv4s(&msg).is_empty());
+    }
+    assert!(
+        up.seen().is_empty(),
+        "nothing went upstream: {:?}",
+        up.seen()
+    );
+    // Another name in another class is not ours: relayed as ever.
+    let mut m = header(0x01, 1, 0, 0);
+    m.extend_from_slice(&name_wire("version.bind."));
+    m.extend_from_slice(&[0, 16, 0, 3]);
+    udp_raw(addr, &m, WAIT).await.unwrap();
+    assert_eq!(up.seen_for("version.bind").len(), 1);
     still_serving(addr).await;
 }
 

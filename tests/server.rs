@@ -272,7 +272,7 @@ async fn reload_swaps_overrides_upstreams_and_acl() {
 
     let mut next = config(up2.addr, &ONE.replace("10.1.0.10", "10.1.7.7"));
     next.listen = running.dns_addrs().to_vec();
-    running.reload(next);
+    running.reload(next).await;
     assert_eq!(
         ipv4s(&ask(addr, NAME, RecordType::A).await),
         vec![ip("10.1.7.7")]
@@ -285,7 +285,7 @@ async fn reload_swaps_overrides_upstreams_and_acl() {
 
     let mut closed = config(up2.addr, ONE);
     closed.allow = vec!["10.0.0.0/8".parse().unwrap()];
-    running.reload(closed);
+    running.reload(closed).await;
     assert_eq!(
         ask(addr, NAME, RecordType::A).await.metadata.response_code,
         ResponseCode::Refused
@@ -307,4 +307,32 @@ async fn reply_to_a_query_with_opt_and_other_records_is_well_formed() {
     msg.set_edns(edns);
     let reply: Message = udp(addr, &msg).await;
     assert_eq!(ipv4s(&reply), vec![ip("10.1.0.10")]);
+}
+
+/// A reload's static overrides are answered as soon as `reload` returns, while a discovery
+/// source keeps signalling the table's writer (its EC2 API is a closed port: every pass fails
+/// at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloaded_overrides_are_answered_when_the_reload_returns() {
+    let up = TestUpstream::start().await;
+    let source = format!(
+        "[[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0a\"\nendpoint_url = \"http://127.0.0.1:{}\"\nrefresh = \"1s\"\nmax_stale = \"1h\"\n",
+        free_port()
+    );
+    let (running, addr) = start(config(up.addr, &source)).await;
+    for i in 0..30u8 {
+        let statics: String = (0..=i)
+            .map(|j| format!("[[static]]\nname = \"r{j}.example.test\"\nipv4 = [\"10.9.0.{j}\"]\n"))
+            .collect();
+        running
+            .reload(config(up.addr, &format!("{source}{statics}")))
+            .await;
+        let reply = ask(addr, &format!("r{i}.example.test."), RecordType::A).await;
+        assert_eq!(
+            ipv4s(&reply),
+            vec![ip(&format!("10.9.0.{i}"))],
+            "reload {i}"
+        );
+    }
+    assert!(up.seen().iter().all(|s| !s.name.ends_with("example.test")));
 }

@@ -10,7 +10,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 
 use super::dns::UpstreamDns;
-use super::pattern::{service_matches, short_name};
+use super::pattern::{partition_domains, service_matches, short_name};
 use super::{DiscoveryError, DnsEntry, Endpoint, Snapshot};
 use crate::config::SourceConfig;
 
@@ -228,14 +228,15 @@ impl ServiceNames {
         }
     }
 
-    /// The hostnames of `service`: its private DNS names, or `SHORT.REGION.amazonaws.com`
-    /// when the API gives none.
+    /// The hostnames of `service`: its private DNS names, or `SHORT.REGION.<partition's
+    /// domain>` (`amazonaws.com`, `amazonaws.com.cn`, ...) when the API gives none.
     fn get(&self, service: &str, region: &str) -> Vec<String> {
         match self.entries.get(service) {
             Some((names, _)) if !names.is_empty() => names.clone(),
             _ => vec![format!(
-                "{}.{region}.amazonaws.com",
-                short_name(service, region).to_ascii_lowercase()
+                "{}.{region}.{}",
+                short_name(service, region).to_ascii_lowercase(),
+                partition_domains(region)[0]
             )],
         }
     }

@@ -1,5 +1,6 @@
 //! EC2 discovery: each `[[source]]` is refreshed on its own schedule, and its last good
-//! snapshot feeds the record table (see [`crate::table`]).
+//! snapshot feeds the record table: a source signals the table's writer after each pass (see
+//! `table`), it never builds the table itself.
 //!
 //! A failed pass keeps the last good snapshot and backs off exponentially (with jitter, up to
 //! the refresh interval); once the last success is older than `max_stale`, the source's names
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -22,7 +24,6 @@ pub use dns::UpstreamDns;
 
 use crate::config::SourceConfig;
 use crate::metrics::Metrics;
-use crate::table::Tables;
 
 /// One interface endpoint found by a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,11 +312,12 @@ fn next_wait(refresh: Duration, failures: u32) -> Duration {
     jitter(backoff.min(refresh), 0.5)
 }
 
-/// Keeps one source fresh until `shutdown`; the EC2 endpoint's name is resolved through `dns`.
+/// Keeps one source fresh until `shutdown`, signalling `changed` after every pass (and when
+/// it turns stale); the EC2 endpoint's name is resolved through `dns`.
 pub async fn run(
     status: Arc<SourceStatus>,
     dns: UpstreamDns,
-    tables: Arc<Tables>,
+    changed: Arc<Notify>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -347,7 +349,7 @@ pub async fn run(
         }
         let now = Instant::now();
         metrics.discovery_stale(&status.label, !status.is_fresh(now));
-        tables.rebuild();
+        changed.notify_one();
         // Wake up when the source turns stale, too, so its names stop being served on time.
         let mut wait = next_wait(status.config.refresh, failures);
         if let Some(left) = status.time_until_stale(now) {

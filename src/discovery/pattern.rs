@@ -1,5 +1,7 @@
 //! Service patterns: globs over a service's short name (`bedrock*`), and the DNS scope they
-//! claim in a region (`bedrock*.<region>.amazonaws.com` and everything below).
+//! claim in a region: `<service>.<region>.<domain>` and everything below, for the domains of
+//! the region's partition (`amazonaws.com` and `api.aws`; `amazonaws.com.cn` and
+//! `api.amazonwebservices.com.cn` in China; ...) and any the source adds.
 
 /// Whether `name` matches the glob `pattern` (`*` any run, `?` one character). Both are
 /// compared as given; callers lower-case them.
@@ -51,30 +53,80 @@ pub fn service_matches(patterns: &[String], service: &str, region: &str) -> bool
     patterns.iter().any(|p| glob_match(p, &short))
 }
 
-/// Whether a lower-case query name falls in the scope the patterns claim in `region`: its
-/// label just left of `.<region>.amazonaws.com` matches a pattern. Takes the name's labels
-/// from the right, so the query path can pass slices of the query itself (no allocation).
-pub fn in_scope<'a>(
-    patterns: &[String],
-    region: &str,
-    mut labels_from_right: impl Iterator<Item = &'a [u8]>,
-) -> bool {
-    let suffix = ["com", "amazonaws", region];
-    if !suffix.iter().all(|want| {
-        labels_from_right
-            .next()
-            .is_some_and(|l| l.eq_ignore_ascii_case(want.as_bytes()))
-    }) {
-        return false;
+/// The DNS domains of a region's partition (botocore's partition data): the service domain
+/// and the dual-stack one. An unknown region gets the commercial partition's.
+pub fn partition_domains(region: &str) -> [&'static str; 2] {
+    let prefixed = |p: &str| region.starts_with(p);
+    if prefixed("cn-") {
+        ["amazonaws.com.cn", "api.amazonwebservices.com.cn"]
+    } else if prefixed("eusc-") {
+        ["amazonaws.eu", "api.amazonwebservices.eu"]
+    } else if prefixed("us-isob-") {
+        ["sc2s.sgov.gov", "api.aws.scloud"]
+    } else if prefixed("us-isof-") {
+        ["csp.hci.ic.gov", "api.aws.hci.ic.gov"]
+    } else if prefixed("us-iso-") {
+        ["c2s.ic.gov", "api.aws.ic.gov"]
+    } else if prefixed("eu-isoe-") {
+        ["cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"]
+    } else {
+        ["amazonaws.com", "api.aws"]
     }
-    let Some(service) = labels_from_right
-        .next()
-        .and_then(|l| std::str::from_utf8(l).ok())
-    else {
-        return false;
-    };
-    // The labels are a lower-case name's, like the patterns.
-    patterns.iter().any(|p| glob_match(p, service))
+}
+
+/// What a discovery source claims in DNS: `<service>.<region>.<domain>` and below, for
+/// services matching its patterns, in each of its domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    patterns: Vec<String>,
+    /// `<region>.<domain>` per domain, as lower-case labels from the right.
+    suffixes: Vec<Vec<String>>,
+}
+
+impl Scope {
+    /// The scope of `patterns` in `region`, in the partition's domains and `extra_domains`.
+    pub fn new(region: &str, patterns: &[String], extra_domains: &[String]) -> Self {
+        let domains = partition_domains(region)
+            .into_iter()
+            .map(str::to_string)
+            .chain(extra_domains.iter().cloned());
+        let mut suffixes: Vec<Vec<String>> = Vec::new();
+        for domain in domains {
+            let labels: Vec<String> = format!("{region}.{domain}")
+                .to_ascii_lowercase()
+                .split('.')
+                .rev()
+                .map(str::to_string)
+                .collect();
+            if !suffixes.contains(&labels) {
+                suffixes.push(labels);
+            }
+        }
+        Self {
+            patterns: patterns.to_vec(),
+            suffixes,
+        }
+    }
+
+    /// Whether a lower-case name, given as its labels in order, falls in this scope: it ends
+    /// in `.<region>.<domain>` and the label just left of that matches a pattern. Takes
+    /// slices, so the query path can pass pieces of the query itself (no allocation).
+    pub fn contains(&self, labels: &[&[u8]]) -> bool {
+        self.suffixes.iter().any(|suffix| {
+            let Some(service_at) = labels.len().checked_sub(suffix.len() + 1) else {
+                return false;
+            };
+            let tail = labels[service_at + 1..].iter().rev();
+            if !tail
+                .zip(suffix)
+                .all(|(l, want)| l.eq_ignore_ascii_case(want.as_bytes()))
+            {
+                return false;
+            }
+            std::str::from_utf8(labels[service_at])
+                .is_ok_and(|service| self.patterns.iter().any(|p| glob_match(p, service)))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -132,34 +184,45 @@ mod tests {
         Name::from_ascii(s).unwrap()
     }
 
+    fn in_scope(scope: &Scope, q: &str) -> bool {
+        let n = name(q);
+        let labels: Vec<&[u8]> = n.iter().collect();
+        scope.contains(&labels)
+    }
+
     #[test]
     fn scopes() {
         let p = vec!["bedrock*".to_string()];
-        let r = "ap-southeast-2";
-        let in_scope = |p: &[String], r: &str, q: &str| in_scope(p, r, name(q).iter().rev());
+        let s = Scope::new("ap-southeast-2", &p, &[]);
+        assert!(in_scope(&s, "bedrock-runtime.ap-southeast-2.amazonaws.com"));
         assert!(in_scope(
-            &p,
-            r,
-            "bedrock-runtime.ap-southeast-2.amazonaws.com"
-        ));
-        assert!(in_scope(
-            &p,
-            r,
+            &s,
             "x.bedrock-runtime.ap-southeast-2.amazonaws.com"
         ));
         assert!(in_scope(
-            &p,
-            r,
+            &s,
             "bedrock-runtime-fips.ap-southeast-2.amazonaws.com"
         ));
-        assert!(!in_scope(&p, r, "sts.ap-southeast-2.amazonaws.com"));
-        assert!(!in_scope(
-            &p,
-            r,
-            "bedrock.ap-southeast-2.amazonaws.com.evil"
+        assert!(in_scope(&s, "bedrock-mantle.ap-southeast-2.api.aws"));
+        assert!(!in_scope(&s, "sts.ap-southeast-2.amazonaws.com"));
+        assert!(!in_scope(&s, "bedrock.ap-southeast-2.amazonaws.com.evil"));
+        assert!(!in_scope(&s, "bedrock-runtime.us-east-1.amazonaws.com"));
+        assert!(!in_scope(&s, "ap-southeast-2.amazonaws.com"));
+        assert!(!in_scope(&s, "bedrockap-southeast-2.amazonaws.com"));
+        assert!(!in_scope(&s, "bedrock.ap-southeast-2.amazonaws.com.cn"));
+
+        // China: its own partition's domains, never the commercial ones.
+        let cn = Scope::new("cn-north-1", &p, &[]);
+        assert!(in_scope(&cn, "bedrock-runtime.cn-north-1.amazonaws.com.cn"));
+        assert!(in_scope(
+            &cn,
+            "bedrock.cn-north-1.api.amazonwebservices.com.cn"
         ));
-        assert!(!in_scope(&p, r, "bedrock-runtime.us-east-1.amazonaws.com"));
-        assert!(!in_scope(&p, r, "ap-southeast-2.amazonaws.com"));
-        assert!(!in_scope(&p, r, "bedrockap-southeast-2.amazonaws.com"));
+        assert!(!in_scope(&cn, "bedrock-runtime.cn-north-1.amazonaws.com"));
+
+        // A domain the configuration adds.
+        let extra = Scope::new("us-east-1", &p, &["corp.example".to_string()]);
+        assert!(in_scope(&extra, "bedrock-x.us-east-1.corp.example"));
+        assert!(in_scope(&extra, "bedrock-runtime.us-east-1.amazonaws.com"));
     }
 }

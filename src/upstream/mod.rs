@@ -4,7 +4,9 @@
 //! random ID, and a reply is accepted only if its ID and question match ours; anything else is
 //! ignored and we keep waiting, so a forged reply cannot poison the cache. A truncated reply is
 //! retried over TCP, on a connection of its own. Servers are tried in order, sharing one
-//! overall deadline.
+//! overall deadline: a server that fails (no answer in its share, an error reply such as
+//! SERVFAIL or REFUSED, an error without a question, a malformed reply) passes the query to
+//! the next, and when none answers better, the last error reply is relayed as it came.
 
 pub mod pool;
 
@@ -34,6 +36,12 @@ pub enum UpstreamError {
         #[source]
         source: io::Error,
     },
+    #[error("upstream {server}: malformed reply: {source}")]
+    Malformed {
+        server: SocketAddr,
+        #[source]
+        source: wire::WireError,
+    },
 }
 
 /// What to ask: the client's question (its bytes keep its case) and the flags to pass on.
@@ -48,7 +56,20 @@ pub struct Question<'a> {
     pub dnssec_ok: bool,
 }
 
-impl Question<'_> {
+impl<'a> Question<'a> {
+    /// A recursive query for the A records of `name_wire`, class IN, no EDNS flags.
+    pub fn a(name_wire: &'a [u8]) -> Self {
+        Self {
+            name_wire,
+            qtype: 1,
+            qclass: 1,
+            rd: true,
+            ad: false,
+            cd: false,
+            dnssec_ok: false,
+        }
+    }
+
     /// The query message with the given ID; always with our OPT so replies can exceed 512.
     fn encode(&self, id: u16) -> Vec<u8> {
         let mut msg =
@@ -67,39 +88,67 @@ impl Question<'_> {
         msg
     }
 
-    /// Whether `reply` answers this question with ID `id`.
-    fn is_answered_by(&self, reply: &[u8], id: u16) -> Option<wire::Question> {
-        answers(reply, id, self.name_wire, self.qtype, self.qclass)
+    /// How `reply` relates to this question asked with ID `id`.
+    fn matched_by(&self, reply: &[u8], id: u16) -> Option<Match> {
+        matches(reply, id, self.name_wire, self.qtype, self.qclass)
     }
 }
 
-/// Whether `reply` is a response with ID `id` to exactly this one question.
-pub fn answers(
-    reply: &[u8],
-    id: u16,
-    name_wire: &[u8],
-    qtype: u16,
-    qclass: u16,
-) -> Option<wire::Question> {
+/// How a datagram with the right ID relates to the query waiting for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// A reply to exactly this question; where its question sits.
+    Reply(wire::Question),
+    /// An error reply without a question: FORMERR, SERVFAIL, NOTIMP or REFUSED may come so
+    /// (RFC 6891 section 7). It cannot be relayed (it names no question) but ends the wait.
+    ErrorWithoutQuestion(u8),
+}
+
+/// Error RCODEs after which the next server is asked.
+fn is_error_rcode(rcode: u8) -> bool {
+    matches!(rcode, 1 | 2 | 4 | 5)
+}
+
+/// Whether `reply` is a response with ID `id` to exactly this one question (or an error
+/// reply with no question at all).
+pub fn matches(reply: &[u8], id: u16, name_wire: &[u8], qtype: u16, qclass: u16) -> Option<Match> {
     if reply.len() < wire::HEADER_LEN || wire::id(reply) != id || !wire::is_response(reply) {
         return None;
     }
-    if wire::qdcount(reply) != 1 {
-        return None;
+    match wire::qdcount(reply) {
+        0 if is_error_rcode(wire::rcode(reply)) => {
+            return Some(Match::ErrorWithoutQuestion(wire::rcode(reply)));
+        }
+        1 => {}
+        _ => return None,
     }
     let q = wire::read_question(reply).ok()?;
     let same = wire::names_equal(&reply[q.name.clone()], name_wire)
         && q.qtype == qtype
         && q.qclass == qclass;
-    same.then_some(q)
+    same.then_some(Match::Reply(q))
 }
 
-/// A reply that matched, with where its question ends.
+/// A datagram (or TCP message) that answered a query, with where its question ends.
+#[derive(Debug)]
+pub struct Received {
+    pub bytes: Vec<u8>,
+    pub question_end: usize,
+}
+
+/// The reply a server gave, walked: its records and OPT found.
 #[derive(Debug)]
 pub struct Reply {
     pub bytes: Vec<u8>,
     pub question_end: usize,
+    pub layout: wire::Layout,
     pub server: SocketAddr,
+}
+
+impl Reply {
+    fn is_error(&self) -> bool {
+        is_error_rcode(wire::rcode(&self.bytes))
+    }
 }
 
 /// The upstream servers, their sockets, and how long to wait for them.
@@ -125,26 +174,46 @@ impl Upstreams {
     }
 
     /// Asks the servers in order until one answers, within the configured timeout overall.
+    /// An error reply from every server that replied at all: the last one, as it came.
     pub async fn query(&self, question: &Question<'_>) -> Result<Reply, UpstreamError> {
         let deadline = Instant::now() + self.timeout;
         let mut last_error = None;
+        let mut error_reply = None;
         for (i, &server) in self.servers.iter().enumerate() {
             // Each server gets an equal share of the time that is left.
             let left = deadline.saturating_duration_since(Instant::now());
             let share = left / (self.servers.len() - i) as u32;
             let ask = ask(server, &self.pools[i], question);
-            match timeout_at(Instant::now() + share, ask).await {
-                Ok(Ok(reply)) => return Ok(reply),
-                Ok(Err(source)) => last_error = Some(UpstreamError::Io { server, source }),
-                Err(_) => {}
+            let received = match timeout_at(Instant::now() + share, ask).await {
+                Ok(Ok(received)) => received,
+                Ok(Err(source)) => {
+                    last_error = Some(UpstreamError::Io { server, source });
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            match wire::layout(&received.bytes, received.question_end) {
+                Ok(layout) => {
+                    let reply = Reply {
+                        bytes: received.bytes,
+                        question_end: received.question_end,
+                        layout,
+                        server,
+                    };
+                    if !reply.is_error() {
+                        return Ok(reply);
+                    }
+                    error_reply = Some(reply);
+                }
+                Err(source) => last_error = Some(UpstreamError::Malformed { server, source }),
             }
         }
-        Err(last_error.unwrap_or(UpstreamError::Timeout(self.timeout)))
+        error_reply.ok_or_else(|| last_error.unwrap_or(UpstreamError::Timeout(self.timeout)))
     }
 }
 
 /// One server: UDP, then TCP if the UDP reply was truncated.
-async fn ask(server: SocketAddr, pool: &UdpPool, question: &Question<'_>) -> io::Result<Reply> {
+async fn ask(server: SocketAddr, pool: &UdpPool, question: &Question<'_>) -> io::Result<Received> {
     match pool.exchange(question).await? {
         Some(reply) if !wire::is_truncated(&reply.bytes) => Ok(reply),
         // Truncated, or larger than we advertised: ask again over TCP.
@@ -152,7 +221,12 @@ async fn ask(server: SocketAddr, pool: &UdpPool, question: &Question<'_>) -> io:
     }
 }
 
-async fn ask_tcp(server: SocketAddr, question: &Question<'_>) -> io::Result<Reply> {
+/// The error for a reply that ends a query without answering it.
+pub fn error_without_question(rcode: u8) -> io::Error {
+    io::Error::other(format!("error reply (RCODE {rcode}) without a question"))
+}
+
+async fn ask_tcp(server: SocketAddr, question: &Question<'_>) -> io::Result<Received> {
     let mut stream = TcpStream::connect(server).await?;
     stream.set_nodelay(true)?;
     let id: u16 = rand::random();
@@ -165,12 +239,15 @@ async fn ask_tcp(server: SocketAddr, question: &Question<'_>) -> io::Result<Repl
         let len = stream.read_u16().await? as usize;
         let mut buf = vec![0u8; len];
         stream.read_exact(&mut buf).await?;
-        if let Some(q) = question.is_answered_by(&buf, id) {
-            return Ok(Reply {
-                bytes: buf,
-                question_end: q.end(),
-                server,
-            });
+        match question.matched_by(&buf, id) {
+            Some(Match::Reply(q)) => {
+                return Ok(Received {
+                    question_end: q.end(),
+                    bytes: buf,
+                });
+            }
+            Some(Match::ErrorWithoutQuestion(rcode)) => return Err(error_without_question(rcode)),
+            None => {}
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{Question, Reply, answers};
+use super::{Match, Question, Received, error_without_question, matches};
 use crate::wire;
 
 /// Sockets per upstream server.
@@ -39,13 +39,15 @@ const UDP_REPLY_BUFFER: usize = 4096;
 /// What a waiting query receives: the reply, `None` when it did not fit the buffer, or the
 /// socket's error (an ICMP error such as "port unreachable" arrives on the socket, not on a
 /// query, so it ends every query waiting there).
-type Delivery = io::Result<Option<Reply>>;
+type Delivery = io::Result<Option<Received>>;
 
 /// The sockets to one server.
 pub struct UdpPool {
     server: SocketAddr,
     slots: Vec<Mutex<Option<Slot>>>,
     next: AtomicUsize,
+    /// Queries per socket before it is replaced ([`SOCKET_BUDGET`]; tests lower it).
+    budget: u32,
 }
 
 /// A pool position: the socket in use and how many queries it has sent.
@@ -56,7 +58,6 @@ struct Slot {
 
 /// One socket and the queries waiting on it.
 struct Channel {
-    server: SocketAddr,
     socket: UdpSocket,
     born: Instant,
     waiting: Mutex<Waiting>,
@@ -80,32 +81,48 @@ struct Waiter {
 
 impl UdpPool {
     pub fn new(server: SocketAddr) -> Self {
+        Self::with_budget(server, SOCKET_BUDGET)
+    }
+
+    /// A pool whose sockets are replaced after `budget` queries each.
+    pub fn with_budget(server: SocketAddr, budget: u32) -> Self {
         Self {
             server,
             slots: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            budget: budget.max(1),
         }
     }
 
     /// One UDP exchange; `Ok(None)` when the reply did not fit the buffer.
     ///
     /// Cancel-safe: dropping the future forgets the query.
-    pub async fn exchange(&self, question: &Question<'_>) -> io::Result<Option<Reply>> {
-        let channel = self.channel()?;
-        let (id, replied, _registration) = channel.register(question)?;
-        channel.socket.send(&question.encode(id)).await?;
+    pub async fn exchange(&self, question: &Question<'_>) -> io::Result<Option<Received>> {
+        let (id, replied, registration) = self.register(question)?;
+        registration
+            .channel
+            .socket
+            .send(&question.encode(id))
+            .await?;
         replied
             .await
             .unwrap_or_else(|_| Err(io::Error::other("upstream socket closed")))
     }
 
-    /// The socket for the next query, replacing a worn-out one first.
-    fn channel(&self) -> io::Result<Arc<Channel>> {
+    /// Enters a query on the socket for the next query, replacing a worn-out one first.
+    ///
+    /// Both happen under the slot's lock, and only the slot's lock retires a socket: a socket
+    /// is never retired (and its receive task stopped) between being chosen for a query and
+    /// having that query on it, which would leave the query waiting out its whole timeout.
+    fn register(
+        &self,
+        question: &Question<'_>,
+    ) -> io::Result<(u16, oneshot::Receiver<Delivery>, Registration)> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = lock(&self.slots[i]);
-        let worn = slot.as_ref().is_none_or(|s| {
-            s.issued >= SOCKET_BUDGET || s.channel.born.elapsed() >= SOCKET_MAX_AGE
-        });
+        let worn = slot
+            .as_ref()
+            .is_none_or(|s| s.issued >= self.budget || s.channel.born.elapsed() >= SOCKET_MAX_AGE);
         if worn {
             let fresh = Channel::open(self.server)?;
             if let Some(old) = slot.replace(Slot {
@@ -117,7 +134,7 @@ impl UdpPool {
         }
         let slot = slot.as_mut().expect("a socket was just put in place");
         slot.issued += 1;
-        Ok(slot.channel.clone())
+        slot.channel.register(question)
     }
 }
 
@@ -151,7 +168,6 @@ impl Channel {
         socket.connect(server)?;
         socket.set_nonblocking(true)?;
         let channel = Arc::new(Self {
-            server,
             socket: UdpSocket::from_std(socket)?,
             born: Instant::now(),
             waiting: Mutex::default(),
@@ -204,16 +220,17 @@ impl Channel {
         let Some(w) = waiting.by_id.get(&id) else {
             return; // late, or forged
         };
-        let Some(q) = answers(datagram, id, &w.name_wire, w.qtype, w.qclass) else {
-            return; // right ID, wrong question: ignore it and keep waiting for the real reply
+        let delivery = match matches(datagram, id, &w.name_wire, w.qtype, w.qclass) {
+            Some(Match::Reply(q)) => Ok((!filled_buffer).then(|| Received {
+                bytes: datagram.to_vec(),
+                question_end: q.end(),
+            })),
+            Some(Match::ErrorWithoutQuestion(rcode)) => Err(error_without_question(rcode)),
+            // Right ID, wrong question: ignore it and keep waiting for the real reply.
+            None => return,
         };
         let w = waiting.by_id.remove(&id).expect("looked up above");
-        let reply = (!filled_buffer).then(|| Reply {
-            bytes: datagram.to_vec(),
-            question_end: q.end(),
-            server: self.server,
-        });
-        let _ = w.deliver.send(Ok(reply));
+        let _ = w.deliver.send(delivery);
     }
 
     /// Ends every waiting query with the socket's error.
@@ -275,4 +292,66 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A UDP server on loopback that answers every query at once (QR set, same ID and
+    /// question, no records).
+    async fn responder() -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 512];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                buf[2] |= 0x80;
+                let _ = socket.send_to(&buf[..n], from).await;
+            }
+        });
+        addr
+    }
+
+    fn name_wire(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in name.split('.') {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    // With a budget of one query per socket, every query replaces the socket the one before
+    // it used, from several threads at once: none may land on a socket retired (and no longer
+    // read) between being chosen and having the query on it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn queries_are_answered_while_sockets_are_retired_under_them() {
+        let server = responder().await;
+        let pool = Arc::new(UdpPool::with_budget(server, 1));
+        let askers: Vec<_> = (0..8)
+            .map(|t| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut unanswered = 0;
+                    for i in 0..150 {
+                        let name = name_wire(&format!("q{t}-{i}.example"));
+                        let question = Question::a(&name);
+                        let wait = Duration::from_millis(500);
+                        match tokio::time::timeout(wait, pool.exchange(&question)).await {
+                            Ok(Ok(Some(_))) => {}
+                            _ => unanswered += 1,
+                        }
+                    }
+                    unanswered
+                })
+            })
+            .collect();
+        let mut unanswered = 0;
+        for asker in askers {
+            unanswered += asker.await.unwrap();
+        }
+        assert_eq!(unanswered, 0, "queries left waiting on retired sockets");
+    }
 }

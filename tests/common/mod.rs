@@ -14,7 +14,7 @@ use std::time::Duration;
 use bedrock_link::config::{Config, Overrides};
 use bedrock_link::serve::Running;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, SOA};
+use hickory_proto::rr::rdata::{A, CNAME, NULL, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -61,6 +61,50 @@ pub enum Behaviour {
     /// after 100 ms the real answer from the right address and port.
     ForgeElsewhere {
         ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+    /// A CNAME chain from the question through `targets`, then, for type A, A records for the
+    /// last name (the public addresses a real resolver would find there); for another type,
+    /// the chain and an SOA (NODATA). Everything with `ttl`.
+    Chain {
+        targets: Vec<String>,
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+    /// `owner DNAME target`, the CNAME it synthesises for the question, then A records.
+    Dname {
+        owner: String,
+        target: String,
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
+    /// NXDOMAIN after a CNAME: the CNAME (TTL `cname_ttl`) and an SOA (TTL and MINIMUM
+    /// `soa_ttl`).
+    CnameNxDomain {
+        target: String,
+        cname_ttl: u32,
+        soa_ttl: u32,
+    },
+    /// A reply without a question and with this RCODE (as some servers send FORMERR,
+    /// NOTIMP or REFUSED).
+    ErrorWithoutQuestion(u8),
+    /// The answer, with an OPT record in the answer section.
+    OptInAnswer {
+        ips: Vec<Ipv4Addr>,
+    },
+    /// SERVFAIL with an Extended DNS Error (RFC 8914) in its OPT.
+    ServFailEde {
+        code: u16,
+        text: String,
+    },
+    Refused,
+    /// TXT records of about `bytes` bytes in all.
+    Large {
+        bytes: usize,
+    },
+    /// One A record with this TTL, as given (2^31 and more included).
+    RawTtl {
+        ip: Ipv4Addr,
         ttl: u32,
     },
 }
@@ -239,21 +283,153 @@ async fn respond(
             ));
         }
     };
+    // The upstream's SOA for `zone`: record TTL `ttl`, MINIMUM `minimum`.
+    let soa_record = |zone: Name, ttl: u32, minimum: u32| {
+        let soa = SOA::new(
+            Name::from_ascii("ns.upstream.test.").unwrap(),
+            Name::from_ascii("admin.upstream.test.").unwrap(),
+            7,
+            3600,
+            600,
+            86400,
+            minimum,
+        );
+        Record::from_rdata(zone, ttl, RData::SOA(soa))
+    };
     match behaviour {
         Behaviour::Answer { ips, ttl } => answer(&mut reply, &ips, ttl),
+        Behaviour::Chain { targets, ips, ttl } => {
+            let mut owner = query.name().clone();
+            for target in &targets {
+                let target = Name::from_ascii(target).unwrap();
+                reply.add_answer(Record::from_rdata(
+                    owner.clone(),
+                    ttl,
+                    RData::CNAME(CNAME(target.clone())),
+                ));
+                owner = target;
+            }
+            if query.query_type() == RecordType::A {
+                for ip in &ips {
+                    reply.add_answer(Record::from_rdata(owner.clone(), ttl, RData::A(A(*ip))));
+                }
+            } else {
+                reply.add_authority(soa_record(owner.base_name(), ttl, ttl));
+            }
+        }
+        Behaviour::Dname {
+            owner,
+            target,
+            ips,
+            ttl,
+        } => {
+            let (owner, target) = (
+                Name::from_ascii(&owner).unwrap(),
+                Name::from_ascii(&target).unwrap(),
+            );
+            let mut rdata = Vec::new();
+            let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut rdata);
+            hickory_proto::serialize::binary::BinEncodable::emit(&target, &mut encoder).unwrap();
+            reply.add_answer(Record::from_rdata(
+                owner.clone(),
+                ttl,
+                RData::Unknown {
+                    code: RecordType::DNAME,
+                    rdata: NULL::with(rdata),
+                },
+            ));
+            let keep = (query.name().num_labels() - owner.num_labels()) as usize;
+            let prefix: Vec<&[u8]> = query.name().iter().take(keep).collect();
+            let synthesised = Name::from_labels(prefix)
+                .unwrap()
+                .append_domain(&target)
+                .unwrap();
+            reply.add_answer(Record::from_rdata(
+                query.name().clone(),
+                ttl,
+                RData::CNAME(CNAME(synthesised.clone())),
+            ));
+            for ip in &ips {
+                reply.add_answer(Record::from_rdata(
+                    synthesised.clone(),
+                    ttl,
+                    RData::A(A(*ip)),
+                ));
+            }
+        }
+        Behaviour::CnameNxDomain {
+            target,
+            cname_ttl,
+            soa_ttl,
+        } => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            let target = Name::from_ascii(&target).unwrap();
+            reply.add_answer(Record::from_rdata(
+                query.name().clone(),
+                cname_ttl,
+                RData::CNAME(CNAME(target.clone())),
+            ));
+            reply.add_authority(soa_record(target.base_name(), soa_ttl, soa_ttl));
+        }
+        Behaviour::ErrorWithoutQuestion(rcode) => {
+            let id = req.metadata.id.to_be_bytes();
+            return vec![vec![
+                id[0],
+                id[1],
+                0x80,
+                0x80 | rcode,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ]];
+        }
+        Behaviour::OptInAnswer { ips } => {
+            let mut plain = reply.clone();
+            plain.edns = None;
+            answer(&mut plain, &ips, 60);
+            let mut bytes = plain.to_vec().unwrap();
+            // Appended after the answers, and counted as one of them.
+            bytes.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+            let an = u16::from_be_bytes([bytes[6], bytes[7]]) + 1;
+            bytes[6..8].copy_from_slice(&an.to_be_bytes());
+            return vec![bytes];
+        }
+        Behaviour::ServFailEde { code, text } => {
+            let mut plain = reply.clone();
+            plain.edns = None;
+            plain.metadata.response_code = ResponseCode::ServFail;
+            let mut bytes = plain.to_vec().unwrap();
+            let mut option = vec![0, 15];
+            option.extend_from_slice(&(2 + text.len() as u16).to_be_bytes());
+            option.extend_from_slice(&code.to_be_bytes());
+            option.extend_from_slice(text.as_bytes());
+            bytes.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0]);
+            bytes.extend_from_slice(&(option.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(&option);
+            let ar = u16::from_be_bytes([bytes[10], bytes[11]]) + 1;
+            bytes[10..12].copy_from_slice(&ar.to_be_bytes());
+            return vec![bytes];
+        }
+        Behaviour::Refused => reply.metadata.response_code = ResponseCode::Refused,
+        Behaviour::Large { bytes } => {
+            for _ in 0..bytes.div_ceil(1000) {
+                let strings: Vec<String> = (0..4).map(|_| "x".repeat(250)).collect();
+                reply.add_answer(Record::from_rdata(
+                    query.name().clone(),
+                    300,
+                    RData::TXT(TXT::new(strings)),
+                ));
+            }
+        }
+        Behaviour::RawTtl { ip, ttl } => answer(&mut reply, &[ip], ttl),
         Behaviour::NxDomain { soa_ttl, soa_min } => {
             reply.metadata.response_code = ResponseCode::NXDomain;
-            let zone = query.name().base_name();
-            let soa = SOA::new(
-                Name::from_ascii("ns.upstream.test.").unwrap(),
-                Name::from_ascii("admin.upstream.test.").unwrap(),
-                7,
-                3600,
-                600,
-                86400,
-                soa_min,
-            );
-            reply.add_authority(Record::from_rdata(zone, soa_ttl, RData::SOA(soa)));
+            reply.add_authority(soa_record(query.name().base_name(), soa_ttl, soa_min));
         }
         Behaviour::NoDataNoSoa => {}
         Behaviour::ServFail => reply.metadata.response_code = ResponseCode::ServFail,
@@ -310,12 +486,19 @@ async fn respond(
 
 /// Builds a configuration: listen on 127.0.0.1:0, the given upstream, plus `extra` TOML.
 pub fn config(upstream: SocketAddr, extra: &str) -> Config {
+    config_servers(&[upstream], extra)
+}
+
+/// [`config`] with several upstream servers, tried in order.
+pub fn config_servers(upstreams: &[SocketAddr], extra: &str) -> Config {
+    let servers: Vec<String> = upstreams.iter().map(|u| format!("\"{u}\"")).collect();
+    let servers = servers.join(", ");
     let mut up = section(extra, "upstream");
     if !up.contains("timeout_ms") {
         up.push_str("timeout_ms = 1000\n");
     }
     let text = format!(
-        "[dns]\nlisten = [\"127.0.0.1:0\"]\n{dns}\n[upstream]\nservers = [\"{upstream}\"]\n{up}\n{rest}",
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\n{dns}\n[upstream]\nservers = [{servers}]\n{up}\n{rest}",
         dns = section(extra, "dns"),
         rest = without_sections(extra, &["dns", "upstream"]),
     );

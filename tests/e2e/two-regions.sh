@@ -99,6 +99,8 @@ ip netns exec "$EP" python3 "$WORK/listener.py" endpoint "$WORK/ep.log" & PIDS+=
 ip netns exec "$DNS" "$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
   --listen-address=10.10.0.2 --address=/amazonaws.com/203.0.113.10 --address=/example.com/203.0.113.20 \
   --address=/ec2-api.e2e.internal/10.20.0.5 \
+  --host-record=bedrock-runtime.ap-southeast-2.amazonaws.com,203.0.113.10 \
+  --cname=llm.corp.test,bedrock-runtime.ap-southeast-2.amazonaws.com \
   --pid-file= --conf-file=/dev/null >"$WORK/dnsmasq.log" 2>&1 & DNSMASQ_PID=$!; PIDS+=($DNSMASQ_PID)
 
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
@@ -189,6 +191,14 @@ scenario "bedrock-runtime resolves to the ENI IPs and connects across the peerin
 got=$(answer www.example.com)
 [ "$got" = "203.0.113.20" ]
 scenario "other names are forwarded to the VPC resolver" $? "www.example.com -> $got"
+
+# 2a. A company name that CNAMEs into a Bedrock name: the VPC resolver (dnsmasq) answers
+# the CNAME and the public address; bedrock-link completes the chain from its table.
+got=$(in_app dig @10.10.0.1 +time=2 +tries=1 +short llm.corp.test A | grep -v '\.$' | sort | xargs)
+cname=$(in_app dig @10.10.0.1 +time=2 +tries=1 +short llm.corp.test A | grep -c 'bedrock-runtime.ap-southeast-2.amazonaws.com.$')
+body=$(in_app curl -s --max-time 3 "http://llm.corp.test:443/")
+[ "$got" = "$(expect "$RUNTIME_IPS")" ] && [ "$cname" = 1 ] && [[ "$body" == endpoint* ]]
+scenario "a CNAME into a Bedrock name gets the ENI IPs, never the public one" $? "llm.corp.test -> $got; $body"
 
 # 2b. A DHCP-mode cold start: the resolver's own system resolver answers nothing (as when the
 # VPC's DHCP option set names a load balancer with no healthy resolver behind it yet), and the
