@@ -4,12 +4,12 @@
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use bedrock_link::cache::{self, Answer, AnswerCache};
 use bedrock_link::config::parse_override_name;
-use bedrock_link::discovery::pattern::Scope;
-use bedrock_link::records::{Addresses, RecordTable};
-use bedrock_link::request::Request;
-use bedrock_link::wire;
+use bedrock_link::dns::cache::{self, Answer, AnswerCache};
+use bedrock_link::dns::request::Request;
+use bedrock_link::dns::wire;
+use bedrock_link::zone::scope::Scope;
+use bedrock_link::zone::table::{Addresses, RecordTable};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::A;
@@ -60,7 +60,7 @@ fn benches(c: &mut Criterion) {
     let scoped =
         LowerName::new(&Name::from_ascii("bedrock-runtime.ap-southeast-2.amazonaws.com.").unwrap());
     // The query path's form: the lower-case wire name, no allocation.
-    let wire = |n: &LowerName| bedrock_link::records::wire_key(n);
+    let wire = |n: &LowerName| bedrock_link::zone::table::wire_key(n);
     let (hit, miss, scoped) = (wire(&hit), wire(&miss), wire(&scoped));
     c.bench_function("table lookup: override", |b| {
         b.iter(|| t.lookup_wire(black_box(&hit)))

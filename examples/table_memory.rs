@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use bedrock_link::config::parse_override_name;
-use bedrock_link::records::{Addresses, RecordTable};
+use bedrock_link::zone::table::{Addresses, RecordTable};
 
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);

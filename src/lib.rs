@@ -3,30 +3,20 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: configuration and EC2 discovery -> record table -> query handler ->
-//! listeners, and for forwarded names upstream -> cache -> client.
+//! Data flows one way: configuration and EC2 discovery feed the zone (our names), the zone
+//! feeds the DNS query path, the query path runs under the daemon; for forwarded names,
+//! upstream -> cache -> client. No module reaches back against that flow.
 //!
-//! | module | concern |
+//! | folder or module | concern |
 //! |---|---|
-//! | [`cli`] | command line, exit codes |
-//! | [`config`] | the TOML file: shape, defaults, validation, errors with file/line/key |
-//! | [`discovery`] | EC2 discovery per `[[source]]`: passes, refresh, backoff, staleness; the AWS client's own lookups through the upstream servers |
-//! | [`table`] | the record table in force: statics + discovered names, built by one writer, swapped atomically |
-//! | [`records`] | the record table and PHZ-equivalent lookup (exact, subtree, wildcard, scope) |
-//! | [`request`] | decoding a client's query (hickory-proto) |
-//! | [`response`] | encoding the replies we author: overrides (PHZ apex SOA/NS), chains completed from the table, errors, truncation |
-//! | [`wire`] | byte-level walking and patching of relayed replies |
-//! | [`cache`] | the answer cache: TTL countdown, RFC 2308 negative caching, bounded in entries and bytes |
-//! | [`upstream`] | asking the upstream resolvers: pooled sockets on rotating random ports, random IDs, matching, TCP retry, failover |
-//! | [`handler`] | the query path shared by UDP and TCP: begin (inline) / finish (upstream, coalesced); chains into our names |
-//! | [`server`] | UDP listener threads, TCP listeners, connection limits (longest-idle evicted), draining |
-//! | [`ratelimit`] | optional per-client token bucket (DHCP mode) |
-//! | [`admin`] | `/healthz`, `/readyz`, `/metrics` over HTTP |
-//! | [`metrics`] | Prometheus counters and histograms |
-//! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain |
-//! | [`phz`] | `phz plan`: the private hosted zones PHZ mode would create |
-//! | [`doctor`] | `doctor`: end-to-end checks of a live setup, with what to fix |
-//! | [`logging`] | tracing output, text or JSON |
+//! | [`config`] | the TOML file: shape ([`config::file`]), validation, names, errors with file/line/key; command-line [`config::Flags`] |
+//! | [`discovery`] | EC2 discovery per `[[source]]` (feature `aws`): passes, refresh, backoff, staleness; a source is a [`zone::publisher::Feed`]; the AWS client's own DNS |
+//! | [`zone`] | our names: the immutable [`zone::table::RecordTable`] and its PHZ-equivalent lookup, the [`zone::scope`] sources claim, the single writer that publishes the table ([`zone::publisher::TablePublisher`]) |
+//! | [`dns`] | the query path: [`dns::listeners`], [`dns::handler`], [`dns::request`], [`dns::response`], [`dns::wire`], [`dns::cache`], [`dns::upstream`], [`dns::ratelimit`] |
+//! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain; [`serve::admin`] (`/healthz`, `/readyz`, `/metrics`) |
+//! | [`cli`] | command line, exit codes, output; logging; `doctor` and `phz plan` |
+//! | [`metrics`] | Prometheus counters and histograms, shared by the rest |
+//! | [`sync`] | a poison-tolerant lock |
 //!
 //! Why the listeners are our own and not hickory-server's `Server`: that server decodes every
 //! request into its own types and re-encodes every response from records, so a relayed reply
@@ -37,22 +27,11 @@
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod discovery;
-pub mod doctor;
-pub mod handler;
-pub mod logging;
+pub mod dns;
 pub mod metrics;
-pub mod phz;
-pub mod ratelimit;
-pub mod records;
-pub mod request;
-pub mod response;
 pub mod serve;
-pub mod server;
-pub mod table;
-pub mod upstream;
-pub mod wire;
+pub mod sync;
+pub mod zone;

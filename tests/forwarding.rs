@@ -188,7 +188,7 @@ async fn truncated_upstream_reply_is_retried_over_tcp() {
 
 #[tokio::test]
 async fn upstream_queries_use_random_ids_and_rotating_ports() {
-    use bedrock_link::upstream::pool::{POOL_SIZE, SOCKET_BUDGET};
+    use bedrock_link::dns::upstream::pool::{POOL_SIZE, SOCKET_BUDGET};
     let up = TestUpstream::start().await;
     let (_s, addr) = start(config(up.addr, "")).await;
     // Enough queries to wear out every pooled socket several times over.

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use bedrock_link::config::{Config, Overrides};
-use bedrock_link::handler::{Handler, Step, Transport};
+use bedrock_link::config::{Config, Flags};
+use bedrock_link::dns::handler::{Handler, Step, Transport};
 use bedrock_link::metrics::Metrics;
-use bedrock_link::table::Tables;
+use bedrock_link::zone::publisher::Tables;
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,7 +31,7 @@ ipv4 = ["10.1.0.11"]
 fn handler() -> &'static Handler {
     static HANDLER: OnceLock<Handler> = OnceLock::new();
     HANDLER.get_or_init(|| {
-        let config = Config::from_toml(CONFIG, Path::new("fuzz.toml"), &Overrides::default())
+        let config = Config::from_toml(CONFIG, Path::new("fuzz.toml"), &Flags::default())
             .expect("fuzz config");
         let metrics = Arc::new(Metrics::new());
         let tables = Arc::new(Tables::new(config.statics.clone(), Vec::new(), metrics.clone()));

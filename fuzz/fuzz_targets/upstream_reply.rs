@@ -3,9 +3,9 @@
 //! included) and patched for a client.
 #![no_main]
 
-use bedrock_link::cache::Answer;
-use bedrock_link::upstream::{Match, matches};
-use bedrock_link::wire;
+use bedrock_link::dns::cache::Answer;
+use bedrock_link::dns::upstream::{Match, matches};
+use bedrock_link::dns::wire;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,10 +9,11 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 
-use super::dns::UpstreamDns;
-use super::pattern::{partition_domains, service_matches, short_name};
+use super::resolver::UpstreamDns;
+use super::services::{service_matches, short_name};
 use super::{DiscoveryError, DnsEntry, Endpoint, Snapshot};
 use crate::config::SourceConfig;
+use crate::zone::scope::partition_domains;
 
 /// The EC2 API actions a pass calls: the whole IAM policy bedrock-link needs.
 pub const IAM_ACTIONS: [&str; 3] = [

@@ -6,9 +6,9 @@
 //! the refresh interval); once the last success is older than `max_stale`, the source's names
 //! become unavailable (SERVFAIL by default) instead of serving addresses that may be gone.
 
-pub mod dns;
 pub mod ec2;
-pub mod pattern;
+pub mod resolver;
+pub mod services;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -20,10 +20,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use dns::UpstreamDns;
+pub use resolver::UpstreamDns;
 
 use crate::config::SourceConfig;
 use crate::metrics::Metrics;
+use crate::zone::publisher::Feed;
+use crate::zone::scope::Scope;
+use crate::zone::table::NameRecord;
 
 /// One interface endpoint found by a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +55,6 @@ pub struct DnsEntry {
     pub dns_name: String,
     pub hosted_zone_id: String,
 }
-
-/// A hostname with the addresses of every endpoint that serves it.
-pub type NameRecord = (String, Vec<Ipv4Addr>, Vec<Ipv6Addr>);
 
 /// The result of one successful pass.
 #[derive(Debug, Clone)]
@@ -301,6 +301,25 @@ impl SourceStatus {
     }
 }
 
+impl Feed for SourceStatus {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn scope(&self) -> Scope {
+        let c = &self.config;
+        Scope::new(&c.region, &c.services, &c.domains)
+    }
+
+    fn records(&self, now: Instant) -> Vec<NameRecord> {
+        SourceStatus::records(self, now)
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        SourceStatus::is_fresh(self, now)
+    }
+}
+
 /// The wait before the next pass: the refresh interval (minus up to 10% jitter) after a
 /// success; after failures, 1 s doubling per failure, with jitter, capped at the interval.
 fn next_wait(refresh: Duration, failures: u32) -> Duration {
@@ -447,5 +466,165 @@ mod tests {
             .kind(),
             "other"
         );
+    }
+
+    // The table as a source feeds it (through the publisher's writer).
+    use std::net::Ipv4Addr as V4;
+
+    use hickory_proto::rr::{LowerName, Name};
+
+    use crate::config::{StaticOverride, parse_override_name};
+    use crate::zone::publisher::TablePublisher;
+    use crate::zone::table::Lookup;
+
+    /// A publisher fed by `source`, its writer running.
+    fn publisher(statics: Vec<StaticOverride>, source: &Arc<SourceStatus>) -> Arc<TablePublisher> {
+        let feed: Arc<dyn Feed> = source.clone();
+        let tables = Arc::new(TablePublisher::new(
+            statics,
+            vec![feed],
+            Arc::new(Metrics::new()),
+        ));
+        tokio::spawn(tables.clone().run_writer(CancellationToken::new()));
+        tables
+    }
+
+    /// Signals the writer, as a pass does, and waits for the table it publishes.
+    async fn rebuilt(tables: &TablePublisher) {
+        let ticket = tables.request_rebuild();
+        tables.wait_published(ticket).await;
+    }
+    fn source(max_stale: Duration) -> Arc<SourceStatus> {
+        Arc::new(SourceStatus::new(SourceConfig {
+            region: "us-east-1".into(),
+            vpc_id: Some("vpc-1".into()),
+            tags: Default::default(),
+            services: vec!["s3".into(), "bedrock*".into()],
+            domains: vec![],
+            endpoint_url: None,
+            refresh: Duration::from_secs(1),
+            max_stale,
+        }))
+    }
+
+    fn endpoint(service: &str, names: &[&str], ip: [u8; 4]) -> Endpoint {
+        Endpoint {
+            id: format!("vpce-{service}"),
+            service: format!("com.amazonaws.us-east-1.{service}"),
+            vpc_id: "vpc-1".into(),
+            state: "available".into(),
+            hostnames: names.iter().map(|n| n.to_string()).collect(),
+            ipv4: vec![V4::from(ip)],
+            ipv6: vec![],
+            ip_address_type: "ipv4".into(),
+            dns_entries: vec![],
+        }
+    }
+
+    fn lookup(tables: &TablePublisher, name: &str) -> Lookup {
+        tables
+            .current()
+            .lookup(&LowerName::new(&Name::from_ascii(name).unwrap()))
+    }
+
+    fn ip(l: &Lookup) -> Option<V4> {
+        match l {
+            Lookup::Records { addrs, .. } => addrs.ipv4.first().copied(),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn discovered_names_wildcards_and_ever_served_names() {
+        let src = source(Duration::from_secs(3600));
+        let tables = publisher(vec![], &src);
+        assert_eq!(
+            lookup(&tables, "bedrock-runtime.us-east-1.amazonaws.com."),
+            Lookup::Unavailable
+        );
+        assert!(!tables.all_feeds_fresh());
+
+        src.record_success(Snapshot::new(
+            vec![
+                endpoint(
+                    "s3",
+                    &["s3.us-east-1.amazonaws.com", "*.s3.us-east-1.amazonaws.com"],
+                    [10, 0, 0, 1],
+                ),
+                endpoint(
+                    "bedrock-mantle",
+                    &["bedrock-mantle.us-east-1.api.aws"],
+                    [10, 0, 0, 2],
+                ),
+            ],
+            Duration::ZERO,
+        ));
+        rebuilt(&tables).await;
+        assert!(tables.all_feeds_fresh());
+        assert_eq!(
+            ip(&lookup(&tables, "bucket.s3.us-east-1.amazonaws.com.")),
+            Some(V4::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            ip(&lookup(&tables, "s3.us-east-1.amazonaws.com.")),
+            Some(V4::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            ip(&lookup(&tables, "bedrock-mantle.us-east-1.api.aws.")),
+            Some(V4::new(10, 0, 0, 2))
+        );
+
+        // The api.aws endpoint goes away: its name stays ours, with no address (fail closed).
+        src.record_success(Snapshot::new(
+            vec![endpoint(
+                "s3",
+                &["s3.us-east-1.amazonaws.com"],
+                [10, 0, 0, 1],
+            )],
+            Duration::ZERO,
+        ));
+        rebuilt(&tables).await;
+        match lookup(&tables, "bedrock-mantle.us-east-1.api.aws.") {
+            Lookup::Records { addrs, .. } => assert!(addrs.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn static_overrides_win_and_stale_sources_serve_nothing() {
+        let src = source(Duration::from_millis(1));
+        let statics = vec![StaticOverride {
+            name: parse_override_name("bedrock.us-east-1.amazonaws.com").unwrap(),
+            ipv4: vec![V4::new(10, 9, 9, 9)],
+            ipv6: vec![],
+        }];
+        let tables = publisher(statics, &src);
+        src.record_success(Snapshot::new(
+            vec![
+                endpoint(
+                    "bedrock",
+                    &["bedrock.us-east-1.amazonaws.com"],
+                    [10, 0, 0, 3],
+                ),
+                endpoint(
+                    "bedrock-runtime",
+                    &["bedrock-runtime.us-east-1.amazonaws.com"],
+                    [10, 0, 0, 4],
+                ),
+            ],
+            Duration::ZERO,
+        ));
+        std::thread::sleep(Duration::from_millis(5));
+        rebuilt(&tables).await;
+        assert!(!tables.all_feeds_fresh());
+        assert_eq!(
+            ip(&lookup(&tables, "bedrock.us-east-1.amazonaws.com.")),
+            Some(V4::new(10, 9, 9, 9)),
+            "static wins"
+        );
+        match lookup(&tables, "bedrock-runtime.us-east-1.amazonaws.com.") {
+            Lookup::Records { addrs, .. } => assert!(addrs.is_empty(), "stale: no address"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bedrock_link::config::{Config, Overrides};
+use bedrock_link::config::{Config, Flags};
 use bedrock_link::serve::Running;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, NULL, SOA, TXT};
@@ -502,7 +502,7 @@ pub fn config_servers(upstreams: &[SocketAddr], extra: &str) -> Config {
         dns = section(extra, "dns"),
         rest = without_sections(extra, &["dns", "upstream"]),
     );
-    Config::from_toml(&text, Path::new("test.toml"), &Overrides::default())
+    Config::from_toml(&text, Path::new("test.toml"), &Flags::default())
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 

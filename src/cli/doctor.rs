@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryError};
-use crate::upstream::{Question, Upstreams};
+use crate::dns::upstream::{Question, Upstreams};
 
 /// One verdict.
 #[derive(Debug, Clone, Serialize)]

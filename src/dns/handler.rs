@@ -22,15 +22,15 @@ use hickory_proto::rr::{DNSClass, RecordType};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::cache::{self, Answer, AnswerCache};
 use crate::config::{Config, OnUnavailable};
+use crate::dns::cache::{self, Answer, AnswerCache};
+use crate::dns::ratelimit::RateLimiter;
+use crate::dns::request::{Reject, Request};
+use crate::dns::response::{self, OverrideAnswers};
+use crate::dns::upstream::{self, UpstreamError, Upstreams};
 use crate::metrics::{Metrics, Outcome};
-use crate::ratelimit::RateLimiter;
-use crate::records::Lookup;
-use crate::request::{Reject, Request};
-use crate::response::{self, OverrideAnswers};
-use crate::table::Tables;
-use crate::upstream::{self, UpstreamError, Upstreams};
+use crate::zone::publisher::TablePublisher;
+use crate::zone::table::Lookup;
 
 /// Which transport a query came in on: it decides whether replies must fit a UDP payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ type Landing = Option<Arc<Answer>>;
 /// The shared query handler.
 pub struct Handler {
     state: ArcSwap<State>,
-    tables: Arc<Tables>,
+    tables: Arc<TablePublisher>,
     cache: AnswerCache,
     overrides: OverrideAnswers,
     inflight: Arc<AtomicUsize>,
@@ -111,7 +111,7 @@ pub struct Handler {
 
 impl Handler {
     /// A handler answering from `tables` (which owns the overrides) and `config`.
-    pub fn new(config: Config, metrics: Arc<Metrics>, tables: Arc<Tables>) -> Self {
+    pub fn new(config: Config, metrics: Arc<Metrics>, tables: Arc<TablePublisher>) -> Self {
         let cache = AnswerCache::new(config.cache_size, config.cache_max_bytes);
         Self {
             state: ArcSwap::from_pointee(State::new(config)),
@@ -130,7 +130,7 @@ impl Handler {
     }
 
     /// Swaps in a new configuration; queries in flight finish with the old one. Returns the
-    /// ticket of the record table change (its static overrides), for `Tables::wait_published`.
+    /// ticket of the record table change (its static overrides), for `TablePublisher::wait_published`.
     pub fn reload(&self, config: Config) -> u64 {
         let upstreams_changed = config.upstreams != self.state.load().config.upstreams;
         let ticket = self.tables.set_statics(config.statics.clone());
@@ -142,7 +142,7 @@ impl Handler {
     }
 
     /// The record tables queries are answered from.
-    pub fn tables(&self) -> &Tables {
+    pub fn tables(&self) -> &TablePublisher {
         &self.tables
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
 
-use crate::wire;
+use crate::dns::wire;
 
 /// The longest any answer is kept, whatever its TTL says.
 pub const MAX_TTL: u32 = 86_400;

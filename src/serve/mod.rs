@@ -1,5 +1,7 @@
 //! `dns serve`: starting everything, reloading on SIGHUP, draining on SIGTERM.
 
+pub mod admin;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,16 +13,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::admin::{self, Status};
-use crate::config::{Config, ConfigError, Overrides};
+use self::admin::Status;
+use crate::config::{Config, ConfigError, Flags};
 use crate::discovery::{self, SourceStatus};
-use crate::handler::Handler;
+use crate::dns::handler::Handler;
+use crate::dns::listeners::{BindError, Limits, Server};
 use crate::metrics::Metrics;
-use crate::server::{BindError, Limits, Server};
-use crate::table::Tables;
+use crate::zone::publisher::{Feed, TablePublisher};
 
 /// The demo configuration built into the binary (`dns serve --demo`).
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
 /// Where the configuration comes from; SIGHUP reads it again from there.
 #[derive(Debug, Clone)]
@@ -35,7 +37,7 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    pub fn load(&self, flags: &Overrides) -> Result<Config, ConfigError> {
+    pub fn load(&self, flags: &Flags) -> Result<Config, ConfigError> {
         match self {
             ConfigSource::File(path) => Config::load(path, flags),
             ConfigSource::Text { variable, text } => {
@@ -105,9 +107,9 @@ impl Running {
             .iter()
             .map(|s| Arc::new(SourceStatus::new(s.clone())))
             .collect();
-        let tables = Arc::new(Tables::new(
+        let tables = Arc::new(TablePublisher::new(
             config.statics.clone(),
-            sources.clone(),
+            sources.iter().map(|s| s.clone() as Arc<dyn Feed>).collect(),
             metrics.clone(),
         ));
         let handler = Arc::new(Handler::new(config, metrics.clone(), tables.clone()));
@@ -255,7 +257,7 @@ fn summary(config: &Config) -> String {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(source: ConfigSource, flags: Overrides) -> Result<(), ServeError> {
+pub async fn run(source: ConfigSource, flags: Flags) -> Result<(), ServeError> {
     let config = source.load(&flags)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;

@@ -13,7 +13,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::handler::Handler;
+use crate::dns::handler::Handler;
 
 /// What the admin endpoints report on.
 pub struct Status {
@@ -32,7 +32,7 @@ impl Status {
 
     /// Ready: listeners bound, not draining, and every discovery source fresh.
     pub fn is_ready(&self) -> bool {
-        self.serving.load(Ordering::Relaxed) && self.handler.tables().all_sources_fresh()
+        self.serving.load(Ordering::Relaxed) && self.handler.tables().all_feeds_fresh()
     }
 }
 

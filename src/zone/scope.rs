@@ -1,7 +1,8 @@
-//! Service patterns: globs over a service's short name (`bedrock*`), and the DNS scope they
-//! claim in a region: `<service>.<region>.<domain>` and everything below, for the domains of
-//! the region's partition (`amazonaws.com` and `api.aws`; `amazonaws.com.cn` and
-//! `api.amazonwebservices.com.cn` in China; ...) and any the source adds.
+//! What a discovery source claims in DNS before (and besides) the names it has found: every
+//! `<service>.<region>.<domain>` and everything below, for services matching its patterns
+//! (globs such as `bedrock*`), in the domains of the region's partition (`amazonaws.com` and
+//! `api.aws`; `amazonaws.com.cn` and `api.amazonwebservices.com.cn` in China; ...) and any the
+//! source adds. A query there is ours even with no address to give (it fails closed).
 
 /// Whether `name` matches the glob `pattern` (`*` any run, `?` one character). Both are
 /// compared as given; callers lower-case them.
@@ -31,26 +32,6 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == b'*')
-}
-
-/// The short name of an AWS service name in `region`: `com.amazonaws.<region>.bedrock-runtime`
-/// gives `bedrock-runtime`; so does `aws.api.<region>.bedrock-mantle` give `bedrock-mantle`.
-/// Other names (PrivateLink partner services) are their own short name.
-pub fn short_name<'a>(service: &'a str, region: &str) -> &'a str {
-    for prefix in ["com.amazonaws.", "aws.api."] {
-        if let Some(rest) = service.strip_prefix(prefix)
-            && let Some(short) = rest.strip_prefix(region).and_then(|r| r.strip_prefix('.'))
-        {
-            return short;
-        }
-    }
-    service
-}
-
-/// Whether any of `patterns` matches the short name of `service`.
-pub fn service_matches(patterns: &[String], service: &str, region: &str) -> bool {
-    let short = short_name(service, region).to_ascii_lowercase();
-    patterns.iter().any(|p| glob_match(p, &short))
 }
 
 /// The DNS domains of a region's partition (botocore's partition data): the service domain
@@ -145,37 +126,6 @@ mod tests {
         assert!(glob_match("*", ""));
         assert!(!glob_match("a", ""));
         assert!(glob_match("a*b*c", "aXbYbZc"));
-    }
-
-    #[test]
-    fn short_names() {
-        let r = "ap-southeast-2";
-        assert_eq!(
-            short_name("com.amazonaws.ap-southeast-2.bedrock-runtime", r),
-            "bedrock-runtime"
-        );
-        assert_eq!(
-            short_name("aws.api.ap-southeast-2.bedrock-mantle", r),
-            "bedrock-mantle"
-        );
-        assert_eq!(
-            short_name("com.amazonaws.us-east-1.bedrock", r),
-            "com.amazonaws.us-east-1.bedrock"
-        );
-        assert_eq!(
-            short_name("com.amazonaws.vpce.ap-southeast-2.vpce-svc-1", r),
-            "com.amazonaws.vpce.ap-southeast-2.vpce-svc-1"
-        );
-        assert!(service_matches(
-            &["bedrock*".into()],
-            "com.amazonaws.ap-southeast-2.Bedrock-Agent",
-            r
-        ));
-        assert!(!service_matches(
-            &["bedrock*".into()],
-            "com.amazonaws.ap-southeast-2.s3",
-            r
-        ));
     }
 
     use hickory_proto::rr::Name;

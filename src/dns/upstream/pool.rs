@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{Match, Question, Received, error_without_question, matches};
-use crate::wire;
+use crate::dns::wire;
 
 /// Sockets per upstream server.
 pub const POOL_SIZE: usize = 4;

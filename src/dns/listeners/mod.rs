@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use self::connections::Connections;
-use crate::handler::{Handler, Step, Transport};
+use crate::dns::handler::{Handler, Step, Transport};
 
 pub mod connections;
 

@@ -5,7 +5,7 @@ use hickory_proto::op::{Header, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::LowerName;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use crate::wire;
+use crate::dns::wire;
 
 /// The client's EDNS(0) parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

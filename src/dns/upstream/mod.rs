@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use self::pool::UdpPool;
-use crate::wire;
+use crate::dns::wire;
 
 /// EDNS payload size we advertise upstream (DNS flag day 2020).
 pub const UPSTREAM_PAYLOAD: u16 = 1232;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::rr::{LowerName, Name};
 
-use crate::discovery::pattern::Scope;
+use crate::zone::scope::Scope;
 
 /// The addresses one overridden name answers with. Empty means "in scope, nothing usable".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +28,10 @@ impl Addresses {
         self.ipv4.is_empty() && self.ipv6.is_empty()
     }
 }
+
+/// A host name with the addresses it answers with (empty: in scope, nothing usable), as a
+/// source feeds it to the table.
+pub type NameRecord = (String, Vec<Ipv4Addr>, Vec<Ipv6Addr>);
 
 /// What the table holds at one name.
 #[derive(Debug, Default)]

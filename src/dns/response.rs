@@ -15,10 +15,10 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use quick_cache::sync::Cache;
 
-use crate::cache::Answer;
-use crate::records::{Addresses, Lookup, RecordTable};
-use crate::request::Request;
-use crate::wire;
+use crate::dns::cache::Answer;
+use crate::dns::request::Request;
+use crate::dns::wire;
+use crate::zone::table::{Addresses, Lookup, RecordTable};
 
 /// The SOA MNAME of our zones, and their one NS record (shaped like Route 53's; only the TTLs
 /// matter to clients).
@@ -153,7 +153,7 @@ pub fn complete_chain(
     let mut kept: Vec<Record> = Vec::new();
     let mut current = req.query.name().clone();
     for _ in 0..16 {
-        if crate::records::wire_key(&current).as_ref() == target {
+        if crate::zone::table::wire_key(&current).as_ref() == target {
             let (rcode, answers, authority) =
                 zone_records(&current, req.query.query_type(), lookup, ttl);
             let mut msg = reply_to(&req.header, rcode);
@@ -328,7 +328,7 @@ mod tests {
     use hickory_proto::rr::{Name, RecordType};
 
     use super::*;
-    use crate::records::{Addresses, RecordTable};
+    use crate::zone::table::{Addresses, RecordTable};
 
     fn query(name: &str, qtype: RecordType, rd: bool, cd: bool, edns: Option<bool>) -> Vec<u8> {
         let mut msg = Message::query();

@@ -1,15 +1,19 @@
 //! The command line: parsing with clap, dispatch, and exit codes
 //! (0 success, 1 runtime failure, 2 usage or configuration error).
 
+pub mod doctor;
+pub mod logging;
+pub mod phz;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, Overrides};
+use self::logging::LogFormat;
+use crate::config::{Config, Flags};
 use crate::discovery;
-use crate::logging::{self, LogFormat};
 use crate::serve::{self, ConfigSource, ServeError};
 
 /// The environment variable that can hold the whole configuration as TOML text.
@@ -174,9 +178,9 @@ struct FlagArgs {
     endpoint_url: Option<String>,
 }
 
-impl From<FlagArgs> for Overrides {
+impl From<FlagArgs> for Flags {
     fn from(f: FlagArgs) -> Self {
-        Overrides {
+        Flags {
             listen: f.listen,
             upstreams: f.upstream,
             admin_listen: f.admin,
@@ -231,7 +235,7 @@ pub fn run() -> ExitCode {
 fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Failure> {
     let mut builder = if multi_thread {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
-        // Overrides and cache hits are answered on the UDP listener threads (one per core), so
+        // Flags and cache hits are answered on the UDP listener threads (one per core), so
         // the runtime, which relays cache misses, gets half the cores: fewer idle workers
         // waking to look for work cost less CPU per relayed query (30 against 37 µs measured).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -247,7 +251,7 @@ fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn check(path: &std::path::Path) -> Result<(), Failure> {
-    let c = Config::load(path, &Overrides::default()).map_err(Failure::config)?;
+    let c = Config::load(path, &Flags::default()).map_err(Failure::config)?;
     println!("{}: ok", path.display());
     println!("  listen:         {}", join(&c.listen));
     println!("  upstreams:      {}", join(&c.upstreams));
@@ -270,10 +274,10 @@ fn check(path: &std::path::Path) -> Result<(), Failure> {
 }
 
 /// The `--endpoint-url` of `discover`, `phz plan` and `doctor`, as the only override.
-fn endpoint_flag(url: &Option<String>) -> Overrides {
-    Overrides {
+fn endpoint_flag(url: &Option<String>) -> Flags {
+    Flags {
         endpoint_url: url.clone(),
-        ..Overrides::default()
+        ..Flags::default()
     }
 }
 
@@ -307,7 +311,7 @@ fn discover(args: DiscoverArgs) -> Result<(), Failure> {
             let cells = rows.iter().map(|r| {
                 [
                     r.name.clone(),
-                    discovery::pattern::short_name(&r.service, &r.region).to_string(),
+                    discovery::services::short_name(&r.service, &r.region).to_string(),
                     r.endpoint_id.clone(),
                     r.state.clone(),
                     join(&r.ipv4),
@@ -326,10 +330,10 @@ fn discover(args: DiscoverArgs) -> Result<(), Failure> {
 fn phz_plan(args: DiscoverArgs) -> Result<(), Failure> {
     let config =
         Config::load(&args.config, &endpoint_flag(&args.endpoint_url)).map_err(Failure::config)?;
-    let mut records = crate::phz::plan_statics(&config);
+    let mut records = crate::cli::phz::plan_statics(&config);
     if !config.sources.is_empty() {
         for (_, snapshot) in snapshots(&config)? {
-            records.extend(crate::phz::plan_snapshot(&snapshot));
+            records.extend(crate::cli::phz::plan_snapshot(&snapshot));
         }
     }
     match args.output {
@@ -366,13 +370,13 @@ fn doctor(args: DoctorArgs) -> Result<(), Failure> {
         }
         Failure::config(e)
     })?;
-    let options = crate::doctor::Options {
+    let options = crate::cli::doctor::Options {
         resolver: args.resolver,
         port: args.port,
         no_connect: args.no_connect,
         timeout: std::time::Duration::from_secs(3),
     };
-    let checks = runtime(false)?.block_on(crate::doctor::run(&config, &options));
+    let checks = runtime(false)?.block_on(crate::cli::doctor::run(&config, &options));
     match args.output {
         Output::Json => print_json(&checks)?,
         Output::Table => {

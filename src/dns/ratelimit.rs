@@ -9,15 +9,10 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::config::Rate;
+
 /// Clients tracked at most; beyond that, clients with a full bucket are forgotten first.
 const MAX_CLIENTS: usize = 100_000;
-
-/// The limit's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub queries_per_second: u32,
-    pub burst: u32,
-}
 
 /// Buckets by client address.
 #[derive(Debug)]

@@ -1,0 +1,228 @@
+//! The file's shape as serde reads it: sections, keys, their types and defaults. Unknown keys
+//! and wrong types are rejected here; what a type cannot express is checked in `validate`.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// What to answer for an overridden name that has no usable address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Fail closed: SERVFAIL, so a client never reaches a public address by accident.
+    Servfail,
+    /// Forward the query upstream (explicit opt-in; the answer will be the public one).
+    Forward,
+}
+
+/// The whole file, as serde reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub dns: DnsSection,
+    #[serde(default)]
+    pub upstream: UpstreamSection,
+    #[serde(default, rename = "static")]
+    pub statics: Vec<StaticSection>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Spanned<SourceSection>>,
+    pub admin: Option<AdminSection>,
+}
+
+/// `[dns]`: the listening side.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<Vec<SocketAddr>>,
+    #[serde(default = "default_ttl")]
+    pub ttl: Spanned<u32>,
+    #[serde(default = "default_on_unavailable")]
+    pub on_unavailable: OnUnavailable,
+    #[serde(default = "default_allow")]
+    pub allow: Vec<IpNet>,
+    /// Largest UDP answer we send, whatever a client advertises (DNS flag day 2020: 1232).
+    #[serde(default = "default_max_udp_payload")]
+    pub max_udp_payload: Spanned<u16>,
+    /// Concurrent TCP connections; past this the longest-idle one is closed to make room.
+    #[serde(default = "default_max_tcp_connections")]
+    pub max_tcp_connections: Spanned<usize>,
+    /// A TCP connection with no complete query for this long is closed.
+    #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// Per-client query rate limit (off when absent).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSection>,
+}
+
+/// `[dns.rate_limit]`: a token bucket per client address; queries over it are dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    pub queries_per_second: Spanned<u32>,
+    /// Queries a client may send at once after a quiet spell (default: one second's worth).
+    #[serde(default)]
+    pub burst: Option<Spanned<u32>>,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            ttl: default_ttl(),
+            on_unavailable: default_on_unavailable(),
+            allow: default_allow(),
+            max_udp_payload: default_max_udp_payload(),
+            max_tcp_connections: default_max_tcp_connections(),
+            tcp_idle_timeout: default_tcp_idle_timeout(),
+            rate_limit: None,
+        }
+    }
+}
+
+/// `[upstream]`: where everything that is not overridden goes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    #[serde(default = "default_servers")]
+    pub servers: Spanned<Vec<String>>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: Spanned<u64>,
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+    /// What the cached answers may hold in all, in bytes (a bound besides `cache_size`).
+    #[serde(default = "default_cache_max_bytes")]
+    pub cache_max_bytes: u64,
+    /// Queries waiting on an upstream at once; past this, new ones get SERVFAIL at once.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: Spanned<usize>,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        Self {
+            servers: default_servers(),
+            timeout_ms: default_timeout_ms(),
+            cache_size: default_cache_size(),
+            cache_max_bytes: default_cache_max_bytes(),
+            max_inflight: default_max_inflight(),
+        }
+    }
+}
+
+/// `[[static]]`: a fixed override.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSection {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub ipv4: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+/// `[[source]]`: EC2 discovery of interface endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub region: String,
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default = "default_services")]
+    pub services: Vec<String>,
+    /// DNS domains besides the partition's under which the services' names live.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_refresh", with = "humantime_serde")]
+    pub refresh: Duration,
+    #[serde(default = "default_max_stale", with = "humantime_serde")]
+    pub max_stale: Duration,
+}
+
+/// `[admin]`: the HTTP health and metrics listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Loopback unless said otherwise: the metrics are for the host's own agent.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9153))
+}
+
+/// A default value: it has no place in the file.
+pub(super) fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+/// Where a value stands in the file, if it came from the file.
+pub(super) fn place<T>(value: &Spanned<T>) -> Option<usize> {
+    let span = value.span();
+    (!span.is_empty()).then_some(span.start)
+}
+pub(super) fn default_listen() -> Spanned<Vec<SocketAddr>> {
+    unplaced(vec![SocketAddr::from(([127, 0, 0, 1], 5353))])
+}
+fn default_ttl() -> Spanned<u32> {
+    unplaced(30)
+}
+fn default_on_unavailable() -> OnUnavailable {
+    OnUnavailable::Servfail
+}
+/// Private and loopback ranges: never an open resolver by default.
+pub fn default_allow() -> Vec<IpNet> {
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "::1/128",
+        "fc00::/7",
+    ]
+    .iter()
+    .map(|s| s.parse().expect("built-in CIDR"))
+    .collect()
+}
+fn default_max_udp_payload() -> Spanned<u16> {
+    unplaced(1232)
+}
+fn default_max_tcp_connections() -> Spanned<usize> {
+    unplaced(1024)
+}
+fn default_tcp_idle_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_servers() -> Spanned<Vec<String>> {
+    unplaced(vec!["auto".to_string()])
+}
+fn default_timeout_ms() -> Spanned<u64> {
+    unplaced(2000)
+}
+fn default_cache_size() -> usize {
+    10_000
+}
+fn default_cache_max_bytes() -> u64 {
+    4 << 20
+}
+fn default_max_inflight() -> Spanned<usize> {
+    unplaced(4096)
+}
+/// The resolver's default service patterns; the Terraform module's default services match these.
+pub fn default_services() -> Vec<String> {
+    vec!["bedrock*".to_string()]
+}
+fn default_refresh() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_stale() -> Duration {
+    Duration::from_secs(24 * 3600)
+}

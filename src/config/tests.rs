@@ -1,0 +1,228 @@
+//! Unit tests of the configuration: defaults, every key's errors, flags.
+
+use super::file::default_listen;
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("t.toml"), &Flags::default())
+}
+
+#[test]
+fn defaults_fill_an_empty_file() {
+    let c = load("").unwrap();
+    assert_eq!(&c.listen, default_listen().get_ref());
+    assert_eq!(c.upstreams, vec![VPC_RESOLVER]);
+    assert_eq!(c.ttl, 30);
+    assert_eq!(c.on_unavailable, OnUnavailable::Servfail);
+    assert_eq!(c.cache_size, 10_000);
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let e = load("[dns]\nttl = 5\nbogus = 1\n").unwrap_err();
+    let s = e.to_string();
+    assert!(s.starts_with("t.toml:3:"), "{s}");
+    assert!(s.contains("bogus"), "{s}");
+}
+
+#[test]
+fn rate_limit_is_off_by_default_and_checked_when_given() {
+    assert_eq!(load("").unwrap().rate_limit, None);
+    let c = load("[dns.rate_limit]\nqueries_per_second = 50\n").unwrap();
+    let want = Rate {
+        queries_per_second: 50,
+        burst: 50,
+    };
+    assert_eq!(c.rate_limit, Some(want));
+    let e = load("[dns.rate_limit]\nqueries_per_second = 0\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.position.map(|p| p.0)),
+        ("dns.rate_limit.queries_per_second", Some(2))
+    );
+    let e = load("[dns.rate_limit]\nqueries_per_second = 5\nburst = 0\n").unwrap_err();
+    assert_eq!(e.key, "dns.rate_limit.burst");
+    let e = load("[dns.rate_limit]\nqps = 5\n").unwrap_err();
+    assert!(e.to_string().contains("qps"), "{e}");
+}
+
+#[test]
+fn admin_listens_on_loopback_unless_told_otherwise() {
+    assert_eq!(load("").unwrap().admin_listen, None);
+    let c = load("[admin]\n").unwrap();
+    assert_eq!(c.admin_listen, Some("127.0.0.1:9153".parse().unwrap()));
+}
+
+#[test]
+fn wrong_type_names_key_path() {
+    let e = load("[dns]\nttl = \"x\"\n").unwrap_err();
+    assert_eq!(e.key, "dns.ttl");
+    assert_eq!(e.position.unwrap().0, 2);
+}
+
+#[test]
+fn bad_static_name_names_entry_and_line() {
+    let e = load("[[static]]\nname = \"ok.example.com\"\n[[static]]\nname = \"a*b.example.com\"\n")
+        .unwrap_err();
+    assert_eq!(e.key, "static[1].name");
+    assert_eq!(e.position.unwrap().0, 4);
+}
+
+#[test]
+fn duplicate_static_is_rejected_case_insensitively() {
+    let e = load("[[static]]\nname = \"A.example.com\"\n[[static]]\nname = \"a.EXAMPLE.com.\"\n")
+        .unwrap_err();
+    assert!(e.message.contains("twice"), "{e}");
+}
+
+#[test]
+fn upstream_loop_is_refused() {
+    let e = load("[dns]\nlisten=[\"127.0.0.1:5353\"]\n[upstream]\nservers=[\"127.0.0.1:5353\"]\n")
+        .unwrap_err();
+    assert!(e.message.contains("loop"), "{e}");
+    let e = load("[dns]\nlisten=[\"0.0.0.0:5353\"]\n[upstream]\nservers=[\"127.0.0.2:5353\"]\n")
+        .unwrap_err();
+    assert!(e.message.contains("loop"), "{e}");
+    assert!(
+        load("[dns]\nlisten=[\"0.0.0.0:5353\"]\n[upstream]\nservers=[\"127.0.0.1:5300\"]\n")
+            .is_ok()
+    );
+}
+
+#[test]
+fn semantic_errors_have_lines_too() {
+    let e = load("[dns]\n\nttl = 100000\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.position.map(|p| p.0)),
+        ("dns.ttl", Some(3))
+    );
+    let e = load("[upstream]\ntimeout_ms = 5\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.position.map(|p| p.0)),
+        ("upstream.timeout_ms", Some(2))
+    );
+    let e = load("[dns]\nlisten = [\"127.0.0.1:1\", \"127.0.0.1:1\"]\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.position.map(|p| p.0)),
+        ("dns.listen", Some(2))
+    );
+    // A value from a flag has no line in the file.
+    let flags = Flags {
+        upstreams: vec!["nope".into()],
+        ..Flags::default()
+    };
+    let e = Config::from_toml("", Path::new("t.toml"), &flags).unwrap_err();
+    assert_eq!((e.key.as_str(), e.position), ("upstream.servers[0]", None));
+}
+
+#[test]
+fn endpoint_url_flag_replaces_every_source() {
+    let text = "[[source]]\nregion = \"ap-southeast-2\"\nvpc_id = \"vpc-0a\"\n\
+                endpoint_url = \"https://vpce-1-a.ec2.ap-southeast-2.vpce.amazonaws.com\"\n\
+                [[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0b\"\n";
+    let flags = Flags {
+        endpoint_url: Some("http://127.0.0.1:5000".into()),
+        ..Flags::default()
+    };
+    let c = Config::from_toml(text, Path::new("t.toml"), &flags).unwrap();
+    let urls: Vec<_> = c
+        .sources
+        .iter()
+        .map(|s| s.endpoint_url.as_deref())
+        .collect();
+    assert_eq!(urls, [Some("http://127.0.0.1:5000"); 2]);
+
+    let flags = Flags {
+        endpoint_url: Some("ftp://x".into()),
+        ..Flags::default()
+    };
+    let e = Config::from_toml(text, Path::new("t.toml"), &flags).unwrap_err();
+    assert_eq!((e.key.as_str(), e.position), ("--endpoint-url", None));
+    assert!(e.to_string().contains("not an http(s) URL"), "{e}");
+}
+
+#[test]
+fn upstream_forms() {
+    assert_eq!(parse_upstream("auto").unwrap(), VPC_RESOLVER);
+    assert_eq!(
+        parse_upstream("10.0.0.2").unwrap(),
+        "10.0.0.2:53".parse().unwrap()
+    );
+    assert_eq!(
+        parse_upstream("[::1]:5300").unwrap(),
+        "[::1]:5300".parse().unwrap()
+    );
+    assert!(parse_upstream("dns.example.com").is_err());
+}
+
+#[test]
+fn sources_parse_with_defaults() {
+    let c = load("[[source]]\nregion = \"ap-southeast-2\"\nvpc_id = \"vpc-0a1\"\n").unwrap();
+    let s = &c.sources[0];
+    assert_eq!(s.services, vec!["bedrock*"]);
+    assert_eq!(s.refresh, Duration::from_secs(60));
+    assert_eq!(s.max_stale, Duration::from_secs(86_400));
+    assert_eq!(s.label(), "ap-southeast-2/vpc-0a1");
+    let c = load(
+        "[[source]]\nregion = \"us-gov-west-1\"\ntags = { team = \"ml\" }\n\
+         services = [\"Bedrock-Runtime\", \"sts\"]\nrefresh = \"5s\"\nmax_stale = \"1h\"\n\
+         endpoint_url = \"http://127.0.0.1:5000\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.sources[0].services, vec!["bedrock-runtime", "sts"]);
+    assert_eq!(c.sources[0].refresh, Duration::from_secs(5));
+}
+
+#[test]
+fn bad_sources_name_the_key_and_line() {
+    let base = "region = \"ap-southeast-2\"\nvpc_id = \"vpc-1\"\n";
+    for (text, key) in [
+        (
+            "region = \"Sydney\"\nvpc_id = \"vpc-1\"\n".to_string(),
+            "source[0].region",
+        ),
+        (
+            "region = \"ap-southeast-2\"\nvpc_id = \"vpc-xyz\"\n".into(),
+            "source[0].vpc_id",
+        ),
+        ("region = \"ap-southeast-2\"\n".into(), "source[0].vpc_id"),
+        (format!("{base}services = []"), "source[0].services"),
+        (
+            format!("{base}services = [\"bed rock\"]"),
+            "source[0].services",
+        ),
+        (
+            format!("{base}endpoint_url = \"ftp://x\""),
+            "source[0].endpoint_url",
+        ),
+        (
+            format!("{base}domains = [\"not a domain\"]"),
+            "source[0].domains",
+        ),
+        (format!("{base}domains = [\"local\"]"), "source[0].domains"),
+        (format!("{base}refresh = \"60\""), "source[0].refresh"),
+        (
+            format!("{base}refresh = \"10m\"\nmax_stale = \"1m\""),
+            "source[0].max_stale",
+        ),
+        (format!("{base}vcp = 1"), "source[0]"),
+    ] {
+        let e = load(&format!("[dns]\nttl = 5\n[[source]]\n{text}\n")).unwrap_err();
+        assert!(e.key.starts_with(key), "{text}: {e}");
+        assert!(e.position.is_some(), "{text}: {e}");
+    }
+    let twice = format!("[[source]]\n{base}[[source]]\n{base}");
+    assert!(load(&twice).unwrap_err().message.contains("twice"));
+}
+
+#[test]
+fn override_names() {
+    assert_eq!(
+        parse_override_name("*.S3.us-east-1.amazonaws.com")
+            .unwrap()
+            .to_string(),
+        "*.s3.us-east-1.amazonaws.com."
+    );
+    assert!(parse_override_name("com").is_err());
+    assert!(parse_override_name("a..b").is_err());
+    assert!(parse_override_name("bad name.com").is_err());
+}

@@ -1,0 +1,231 @@
+//! The record table in force: built from the static overrides and every source's [`Feed`]
+//! (a discovery source's last good snapshot and its scope), and swapped in whole whenever
+//! either changes. Queries read it without a lock and never see a half-built table.
+//!
+//! One writer builds and publishes it ([`TablePublisher::run_writer`]). Sources and reloads
+//! only signal that something changed; each build reads everything afresh, so the table
+//! published last is always built from the newest inputs, and no older build can overwrite a
+//! newer one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::config::{StaticOverride, parse_override_name};
+use crate::metrics::Metrics;
+use crate::sync::lock;
+use crate::zone::scope::Scope;
+use crate::zone::table::{Addresses, NameRecord, RecordTable};
+
+/// What a discovery source gives the table (the source implements it; the zone never looks
+/// inside a source).
+pub trait Feed: Send + Sync {
+    /// A short name for logs.
+    fn label(&self) -> &str;
+    /// What the source claims in DNS besides the names it has found.
+    fn scope(&self) -> Scope;
+    /// The names to serve at `now`, each with its addresses (none: in scope, nothing usable).
+    fn records(&self, now: Instant) -> Vec<NameRecord>;
+    /// Whether the source's last good pass is recent enough to serve.
+    fn is_fresh(&self, now: Instant) -> bool;
+}
+
+/// The record table in force, what it is built from, and its one writer.
+pub struct TablePublisher {
+    current: ArcSwap<RecordTable>,
+    statics: Mutex<Vec<StaticOverride>>,
+    feeds: Vec<Arc<dyn Feed>>,
+    metrics: Arc<Metrics>,
+    /// Wakes the writer: something the table is built from changed.
+    changed: Arc<Notify>,
+    /// Changes signalled so far (a ticket per signal).
+    requested: AtomicU64,
+    /// The newest ticket whose change is in the published table.
+    published: watch::Sender<u64>,
+}
+
+impl TablePublisher {
+    /// A publisher with a first table already built from `statics` and the feeds.
+    pub fn new(
+        statics: Vec<StaticOverride>,
+        feeds: Vec<Arc<dyn Feed>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let tables = Self {
+            current: ArcSwap::from_pointee(RecordTable::default()),
+            statics: Mutex::new(statics),
+            feeds,
+            metrics,
+            changed: Arc::new(Notify::new()),
+            requested: AtomicU64::new(0),
+            published: watch::Sender::new(0),
+        };
+        tables.build_and_publish();
+        tables
+    }
+
+    /// The table queries are answered from.
+    pub fn current(&self) -> arc_swap::Guard<Arc<RecordTable>> {
+        self.current.load()
+    }
+
+    /// What sources signal through when their state changes.
+    pub fn change_signal(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    /// Signals the writer; returns the change's ticket (see [`Self::wait_published`]).
+    pub fn request_rebuild(&self) -> u64 {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        self.changed.notify_one();
+        ticket
+    }
+
+    /// Replaces the static overrides (a reload); returns the change's ticket.
+    pub fn set_statics(&self, statics: Vec<StaticOverride>) -> u64 {
+        *lock(&self.statics) = statics;
+        self.request_rebuild()
+    }
+
+    /// Waits until the published table holds the change with `ticket` (or a later one).
+    pub async fn wait_published(&self, ticket: u64) {
+        let mut published = self.published.subscribe();
+        let _ = published.wait_for(|&done| done >= ticket).await;
+    }
+
+    /// Whether every feed is fresh.
+    pub fn all_feeds_fresh(&self) -> bool {
+        let now = Instant::now();
+        self.feeds.iter().all(|f| f.is_fresh(now))
+    }
+
+    /// The one writer: rebuilds on every signal (signals that arrive during a build make one
+    /// more build) until `shutdown`.
+    pub async fn run_writer(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.changed.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            // Taken before reading the inputs: every change up to this ticket is in them.
+            let ticket = self.requested.load(Ordering::SeqCst);
+            self.build_and_publish();
+            self.published.send_if_modified(|done| {
+                let newer = ticket > *done;
+                *done = (*done).max(ticket);
+                newer
+            });
+        }
+    }
+
+    /// Builds a new table and swaps it in. Static overrides win over discovered names.
+    fn build_and_publish(&self) {
+        let now = Instant::now();
+        let mut table = RecordTable::default();
+        for feed in &self.feeds {
+            table.add_scope(feed.scope());
+            for (name, ipv4, ipv6) in feed.records(now) {
+                match parse_override_name(&name) {
+                    Ok(name) => table.insert(&name, Addresses { ipv4, ipv6 }),
+                    Err(e) => {
+                        debug!(source = %feed.label(), error = %e, "skipping a private DNS name")
+                    }
+                }
+            }
+        }
+        for st in lock(&self.statics).iter() {
+            table.insert(
+                &st.name,
+                Addresses {
+                    ipv4: st.ipv4.clone(),
+                    ipv6: st.ipv6.clone(),
+                },
+            );
+        }
+        self.metrics.records.set(table.len() as i64);
+        self.current.store(Arc::new(table));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::rr::{LowerName, Name};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    fn lookup(tables: &TablePublisher, name: &str) -> crate::zone::table::Lookup {
+        tables
+            .current()
+            .lookup(&LowerName::new(&Name::from_ascii(name).unwrap()))
+    }
+
+    fn ip(l: &crate::zone::table::Lookup) -> Option<Ipv4Addr> {
+        match l {
+            crate::zone::table::Lookup::Records { addrs, .. } => addrs.ipv4.first().copied(),
+            _ => None,
+        }
+    }
+
+    // Reloads that race each other (and, in production, discovery passes): once things are
+    // quiet, the published table must hold the statics stored last. With builds by whoever
+    // changed something, an older build can be stored after a newer one and stay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_table_published_last_holds_the_newest_statics() {
+        let tables = Arc::new(TablePublisher::new(
+            vec![],
+            vec![],
+            Arc::new(Metrics::new()),
+        ));
+        let shutdown = CancellationToken::new();
+        let writer = tokio::spawn(tables.clone().run_writer(shutdown.clone()));
+        // Version `v` of the statics: 200 names (a build that takes a while), the first one's
+        // address saying `v`.
+        let statics = |v: u32| -> Vec<StaticOverride> {
+            (0..200)
+                .map(|i| StaticOverride {
+                    name: parse_override_name(&format!("n{i}.example.test")).unwrap(),
+                    ipv4: vec![Ipv4Addr::from(v)],
+                    ipv6: vec![],
+                })
+                .collect()
+        };
+        let mut stale = 0;
+        for round in 0..300u32 {
+            let barrier = Arc::new(std::sync::Barrier::new(3));
+            let reloads: Vec<_> = (0..3u32)
+                .map(|t| {
+                    let (tables, barrier, statics) = (tables.clone(), barrier.clone(), statics);
+                    std::thread::spawn(move || {
+                        let next = statics(round * 3 + t + 1);
+                        barrier.wait();
+                        tables.set_statics(next)
+                    })
+                })
+                .collect();
+            let last_ticket = reloads
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .max()
+                .unwrap();
+            tables.wait_published(last_ticket).await;
+            let stored = lock(&tables.statics)[0].ipv4[0];
+            if ip(&lookup(&tables, "n0.example.test.")) != Some(stored) {
+                stale += 1;
+            }
+        }
+        shutdown.cancel();
+        writer.await.unwrap();
+        assert_eq!(
+            stale, 0,
+            "rounds that ended on a table older than the statics"
+        );
+    }
+}
