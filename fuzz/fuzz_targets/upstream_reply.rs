@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let opt = wire::opt_record(1232, 0, true);
     let patched = answer.patch(0xbeef, &other_case, Some(opt));
     assert_eq!(wire::id(&patched), 0xbeef);
-    assert_eq!(patched.len(), answer.bytes.len() + wire::OPT_LEN + answer.ede.len());
+    assert_eq!(patched.len(), answer.reply.bytes.len() + wire::OPT_LEN + answer.reply.ede.len());
     assert_eq!(&patched[wire::HEADER_LEN..wire::HEADER_LEN + name.len()], &other_case[..]);
     let cut = wire::truncated(&patched, q.end(), Some(&opt));
     assert!(wire::is_truncated(&cut));

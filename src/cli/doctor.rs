@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryError};
-use crate::dns::upstream::{Question, Upstreams};
+use crate::dns::upstream::{UpstreamQuery, Upstreams};
 
 /// One verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -225,7 +225,7 @@ async fn resolve_check(resolver: SocketAddr, e: &Expected, wait: Duration) -> Ch
         wire.extend_from_slice(label.as_bytes());
     }
     wire.push(0);
-    let question = Question::a(&wire);
+    let question = UpstreamQuery::a(&wire);
     let reply = match Upstreams::new(vec![resolver], wait).query(&question).await {
         Ok(r) => r,
         Err(err) => {
@@ -294,7 +294,7 @@ async fn connect_check(addr: SocketAddr, wait: Duration) -> Check {
 async fn upstream_check(upstream: SocketAddr, wait: Duration) -> Check {
     let check = format!("upstream {upstream}");
     // The root's NS: any resolver can answer it, and any RCODE shows it is alive.
-    let question = Question {
+    let question = UpstreamQuery {
         name_wire: &[0],
         qtype: u16::from(RecordType::NS),
         qclass: 1,

@@ -24,6 +24,7 @@ pub use resolver::UpstreamDns;
 
 use crate::config::SourceConfig;
 use crate::metrics::Metrics;
+use crate::sync::lock;
 use crate::zone::publisher::Feed;
 use crate::zone::scope::Scope;
 use crate::zone::table::NameRecord;
@@ -256,7 +257,7 @@ impl SourceStatus {
 
     /// Takes a new snapshot; returns whether what clients get changed.
     pub(crate) fn record_success(&self, snapshot: Snapshot) -> bool {
-        let mut inner = self.inner.lock().expect("status lock");
+        let mut inner = lock(&self.inner);
         let changed = inner
             .snapshot
             .as_ref()
@@ -271,7 +272,7 @@ impl SourceStatus {
 
     /// Whether the last success is recent enough to serve.
     pub fn is_fresh(&self, now: Instant) -> bool {
-        let inner = self.inner.lock().expect("status lock");
+        let inner = lock(&self.inner);
         inner
             .last_success
             .is_some_and(|t| now.saturating_duration_since(t) <= self.config.max_stale)
@@ -279,7 +280,7 @@ impl SourceStatus {
 
     /// How long until the source turns stale, if it is fresh now.
     fn time_until_stale(&self, now: Instant) -> Option<Duration> {
-        let inner = self.inner.lock().expect("status lock");
+        let inner = lock(&self.inner);
         let age = now.saturating_duration_since(inner.last_success?);
         self.config.max_stale.checked_sub(age)
     }
@@ -287,7 +288,7 @@ impl SourceStatus {
     /// Names with addresses to serve (empty addresses when stale or not discovered yet).
     pub fn records(&self, now: Instant) -> Vec<(String, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
         let fresh = self.is_fresh(now);
-        let inner = self.inner.lock().expect("status lock");
+        let inner = lock(&self.inner);
         let mut out: Vec<_> = match (&inner.snapshot, fresh) {
             (Some(snapshot), true) => snapshot.records().to_vec(),
             _ => Vec::new(),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
 
+use crate::dns::prepared::Prepared;
 use crate::dns::wire;
 
 /// The longest any answer is kept, whatever its TTL says.
@@ -24,27 +25,21 @@ pub type Key = Box<[u8]>;
 
 /// Builds a cache key.
 pub fn key(qname_wire: &[u8], qtype: u16, qclass: u16, flags: u8) -> Key {
-    let mut k = Vec::with_capacity(qname_wire.len() + 5);
-    k.extend(qname_wire.iter().map(u8::to_ascii_lowercase));
+    let mut k = vec![0; qname_wire.len()];
+    wire::lowercase_into(&mut k, qname_wire);
+    k.reserve_exact(5);
     k.extend_from_slice(&qtype.to_be_bytes());
     k.extend_from_slice(&qclass.to_be_bytes());
     k.push(flags);
     k.into_boxed_slice()
 }
 
-/// An upstream reply ready to be patched for any client asking the same question.
+/// An upstream reply as the cache keeps it: prepared for patching, with when it came, how
+/// long it may live, and the chain of names its answer leads through.
 #[derive(Debug)]
 pub struct Answer {
-    /// The reply without OPT, as the upstream sent it otherwise.
-    pub bytes: Box<[u8]>,
-    /// Where the question ends in `bytes`.
-    pub question_end: usize,
-    /// Offsets of every TTL in `bytes`.
-    pub ttl_offsets: Box<[u32]>,
-    /// High bits of the upstream's extended RCODE, to carry into our OPT.
-    pub ext_rcode: u8,
-    /// The upstream's Extended DNS Error options (RFC 8914), carried into our OPT.
-    pub ede: Box<[u8]>,
+    /// The reply, ready to patch for each client.
+    pub reply: Prepared,
     /// The names a CNAME/DNAME chain in the answer leads to, from the question on (lower-case
     /// wire form): checked against the record table whenever the answer is served, since a
     /// chain that reaches one of our names must be completed from our table.
@@ -75,38 +70,23 @@ impl Answer {
             Vec::new()
         };
         Ok(Self {
-            bytes: bytes.into_boxed_slice(),
-            question_end,
-            ttl_offsets: ttl_offsets.into_boxed_slice(),
-            ext_rcode: layout.ext_rcode,
-            ede: wire::ede_options(&reply[layout.opt_options.clone()]).into_boxed_slice(),
+            reply: Prepared {
+                bytes: bytes.into_boxed_slice(),
+                question_end,
+                ttl_offsets: ttl_offsets.into_boxed_slice(),
+                ext_rcode: layout.ext_rcode,
+                ede: wire::ede_options(&reply[layout.opt_options.clone()]).into_boxed_slice(),
+            },
             chain: chain.into_boxed_slice(),
             received: Instant::now(),
             ttl,
         })
     }
 
-    /// A reply we authored, without OPT: its TTLs are fixed (never aged), and it is not for
-    /// the answer cache (TTL 0 here).
-    pub fn authored(bytes: Vec<u8>, question_end: usize) -> Self {
-        Self {
-            bytes: bytes.into_boxed_slice(),
-            question_end,
-            ttl_offsets: Box::default(),
-            ext_rcode: 0,
-            ede: Box::default(),
-            chain: Box::default(),
-            received: Instant::now(),
-            ttl: 0,
-        }
-    }
-
     /// Roughly what this answer holds in memory, for the cache's byte budget.
     fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.bytes.len()
-            + self.ttl_offsets.len() * 4
-            + self.ede.len()
+        self.reply.heap_bytes()
+            + std::mem::size_of::<Self>()
             + self.chain.iter().map(|n| n.len() + 16).sum::<usize>()
     }
 
@@ -120,22 +100,11 @@ impl Answer {
         now.saturating_duration_since(self.received) < Duration::from_secs(self.ttl.into())
     }
 
-    /// The reply for one client: its ID, its question bytes (its case), aged TTLs, and our OPT
-    /// when `opt` is given.
+    /// The reply for one client: its ID, its question bytes (its case), TTLs aged by the time
+    /// in the cache, and our OPT when `opt` is given.
     pub fn patch(&self, id: u16, question: &[u8], opt: Option<[u8; wire::OPT_LEN]>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bytes.len() + wire::OPT_LEN);
-        out.extend_from_slice(&self.bytes);
-        wire::set_id(&mut out, id);
-        if let Some(dst) = out.get_mut(wire::HEADER_LEN..wire::HEADER_LEN + question.len()) {
-            dst.copy_from_slice(question);
-        }
-        wire::age_ttls(&mut out, &self.ttl_offsets, self.age(Instant::now()));
-        if let Some(opt) = opt {
-            let mut opt = opt;
-            opt[5] = self.ext_rcode;
-            wire::push_opt_with(&mut out, &opt, &self.ede);
-        }
-        out
+        self.reply
+            .patch(id, question, opt, self.age(Instant::now()))
     }
 }
 

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -28,7 +28,9 @@ use crate::dns::ratelimit::RateLimiter;
 use crate::dns::request::{Reject, Request};
 use crate::dns::response::{self, OverrideAnswers};
 use crate::dns::upstream::{self, UpstreamError, Upstreams};
+use crate::dns::wire;
 use crate::metrics::{Metrics, Outcome};
+use crate::sync::lock;
 use crate::zone::publisher::TablePublisher;
 use crate::zone::table::Lookup;
 
@@ -98,7 +100,7 @@ type Landing = Option<Arc<Answer>>;
 /// The shared query handler.
 pub struct Handler {
     state: ArcSwap<State>,
-    tables: Arc<TablePublisher>,
+    zone: Arc<TablePublisher>,
     cache: AnswerCache,
     overrides: OverrideAnswers,
     inflight: Arc<AtomicUsize>,
@@ -110,12 +112,12 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// A handler answering from `tables` (which owns the overrides) and `config`.
-    pub fn new(config: Config, metrics: Arc<Metrics>, tables: Arc<TablePublisher>) -> Self {
+    /// A handler answering our names from `zone` and everything else as `config` says.
+    pub fn new(config: Config, metrics: Arc<Metrics>, zone: Arc<TablePublisher>) -> Self {
         let cache = AnswerCache::new(config.cache_size, config.cache_max_bytes);
         Self {
             state: ArcSwap::from_pointee(State::new(config)),
-            tables,
+            zone,
             cache,
             overrides: OverrideAnswers::default(),
             inflight: Arc::new(AtomicUsize::new(0)),
@@ -133,7 +135,7 @@ impl Handler {
     /// ticket of the record table change (its static overrides), for `TablePublisher::wait_published`.
     pub fn reload(&self, config: Config) -> u64 {
         let upstreams_changed = config.upstreams != self.state.load().config.upstreams;
-        let ticket = self.tables.set_statics(config.statics.clone());
+        let ticket = self.zone.set_statics(config.statics.clone());
         self.state.store(Arc::new(State::new(config)));
         if upstreams_changed {
             self.cache.clear();
@@ -141,9 +143,9 @@ impl Handler {
         ticket
     }
 
-    /// The record tables queries are answered from.
-    pub fn tables(&self) -> &TablePublisher {
-        &self.tables
+    /// Our names: the record table queries are answered from, and its writer.
+    pub fn zone(&self) -> &TablePublisher {
+        &self.zone
     }
 
     /// Number of cached answers.
@@ -182,11 +184,10 @@ impl Handler {
         {
             // The question's name, lower-cased on the stack: the table's key form.
             let mut lower = [0u8; 256];
-            let name = &raw[req.question.name.clone()];
+            let name = &raw[req.span.name.clone()];
             let lower = &mut lower[..name.len()];
-            lower.copy_from_slice(name);
-            lower.make_ascii_lowercase();
-            let table = self.tables.current();
+            wire::lowercase_into(lower, name);
+            let table = self.zone.current();
             let lookup = table.lookup_wire(lower);
             let unavailable = match &lookup {
                 Lookup::Records { addrs, .. } => addrs.is_empty(),
@@ -195,7 +196,7 @@ impl Handler {
             };
             // Our names are answered in class IN; class ANY (QCLASS *) gets the IN answer. Any
             // other class of one of our names is refused, never forwarded.
-            let class = req.query.query_class();
+            let class = req.question.query_class();
             let in_class = matches!(class, DNSClass::IN | DNSClass::ANY);
             match (lookup, unavailable, state.config.on_unavailable) {
                 (Lookup::NotOurs, _, _) => {}
@@ -221,11 +222,11 @@ impl Handler {
             }
         }
 
-        let qname_wire = &raw[req.question.name.clone()];
+        let qname_wire = &raw[req.span.name.clone()];
         let key = cache::key(
             qname_wire,
-            req.question.qtype,
-            req.question.qclass,
+            req.span.qtype,
+            req.span.qclass,
             query_flags(&req, raw),
         );
         if let Some(answer) = self.cache.get(&key) {
@@ -286,10 +287,10 @@ impl Handler {
     /// One upstream exchange for `req`, prepared for the cache; `None` when no server gave a
     /// usable reply.
     async fn ask_upstreams(&self, state: &State, req: &Request, qname_wire: &[u8]) -> Landing {
-        let question = upstream::Question {
+        let question = upstream::UpstreamQuery {
             name_wire: qname_wire,
-            qtype: req.question.qtype,
-            qclass: req.question.qclass,
+            qtype: req.span.qtype,
+            qclass: req.span.qclass,
             rd: req.header.recursion_desired,
             ad: req.header.authentic_data,
             cd: req.header.checking_disabled,
@@ -365,12 +366,12 @@ impl Handler {
         state: &State,
     ) -> Vec<u8> {
         // A CNAME or DNAME question is answered by the alias itself: nothing to complete.
-        let qtype = req.query.query_type();
+        let qtype = req.question.query_type();
         if qtype == RecordType::CNAME || qtype == RecordType::DNAME {
             return reply;
         }
         let max_udp = state.config.max_udp_payload;
-        let table = self.tables.current();
+        let table = self.zone.current();
         for name in answer.chain.iter() {
             let lookup = table.lookup_wire(name);
             let unavailable = match &lookup {
@@ -460,21 +461,13 @@ impl Drop for Flight<'_> {
     }
 }
 
-/// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The flag bits that change an upstream answer, for the cache key: RD, AD, CD and DO.
+/// The flag bits that change an upstream answer, for the cache key: RD, AD, CD (in place)
+/// and DO (0x80).
 fn query_flags(req: &Request, raw: &[u8]) -> u8 {
-    let rd = raw[2] & 0x01;
-    let ad_cd = raw[3] & 0x30;
     let dnssec_ok = if req.edns.is_some_and(|e| e.dnssec_ok) {
         0x80
     } else {
         0
     };
-    rd | ad_cd | dnssec_ok
+    wire::rd_bit(raw) | wire::ad_cd_bits(raw) | dnssec_ok
 }

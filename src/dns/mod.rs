@@ -9,6 +9,7 @@
 //! | [`request`] | decoding a client's query (hickory-proto) |
 //! | [`response`] | the replies we author: our names (as a PHZ answers), completed chains, errors, truncation |
 //! | [`wire`] | byte-level walking and patching of messages |
+//! | [`prepared`] | a reply encoded once, patched per client (ID, case, aged TTLs, our OPT) |
 //! | [`cache`] | upstream answers kept by TTL (RFC 2308 for negative ones), bounded in entries and bytes |
 //! | [`upstream`] | asking the upstream resolvers: pooled sockets on rotating random ports, random IDs, failover |
 //! | [`ratelimit`] | optional per-client token bucket |
@@ -16,6 +17,7 @@
 pub mod cache;
 pub mod handler;
 pub mod listeners;
+pub mod prepared;
 pub mod ratelimit;
 pub mod request;
 pub mod response;

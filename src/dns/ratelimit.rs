@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::Rate;
+use crate::sync::lock;
 
 /// Clients tracked at most; beyond that, clients with a full bucket are forgotten first.
 const MAX_CLIENTS: usize = 100_000;
@@ -46,7 +47,7 @@ impl RateLimiter {
             f64::from(self.rate.queries_per_second),
             f64::from(self.rate.burst),
         );
-        let mut clients = self.lock();
+        let mut clients = lock(&self.clients);
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {
             // Forget clients whose bucket has refilled: they lose nothing by it.
             clients.retain(|_, b| b.tokens + (now - b.at) * per_second < burst);
@@ -67,10 +68,6 @@ impl RateLimiter {
         } else {
             false
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, Bucket>> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -20,12 +20,12 @@ pub struct ClientEdns {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub header: Header,
-    /// The question exactly as sent (the name keeps the client's case).
-    pub query: Query,
+    /// The question, decoded, exactly as sent (the name keeps the client's case).
+    pub question: Query,
     /// The question name, lower-cased, for lookups and cache keys.
     pub qname: LowerName,
-    /// Where the question sits in the raw message.
-    pub question: wire::Question,
+    /// Where the question sits in the raw message (to patch replies byte for byte).
+    pub span: wire::QuestionSpan,
     pub edns: Option<ClientEdns>,
 }
 
@@ -55,9 +55,9 @@ impl Request {
         if header.counts.queries != 1 {
             return Err(Reject::FormErr(header));
         }
-        let question = wire::read_question(raw).map_err(|_| Reject::FormErr(header))?;
-        let query = Query::read(&mut decoder).map_err(|_| Reject::FormErr(header))?;
-        if decoder.index() != question.end() {
+        let span = wire::read_question(raw).map_err(|_| Reject::FormErr(header))?;
+        let question = Query::read(&mut decoder).map_err(|_| Reject::FormErr(header))?;
+        if decoder.index() != span.end() {
             return Err(Reject::FormErr(header));
         }
         let (counts, op) = (header.counts, header.op_code);
@@ -74,9 +74,9 @@ impl Request {
         });
         Ok(Self {
             header,
-            qname: LowerName::new(query.name()),
-            query,
+            qname: LowerName::new(question.name()),
             question,
+            span,
             edns,
         })
     }

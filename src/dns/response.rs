@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, Message, OpCode, ResponseCode};
+use hickory_proto::op::{Header, Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use quick_cache::sync::Cache;
 
-use crate::dns::cache::Answer;
+use crate::dns::prepared::Prepared;
 use crate::dns::request::Request;
 use crate::dns::wire;
 use crate::zone::table::{Addresses, Lookup, RecordTable};
@@ -36,29 +36,26 @@ fn reply_to(header: &Header, rcode: ResponseCode) -> Message {
     msg
 }
 
-/// Our OPT for a reply to `req`, present only when the client sent one.
-fn edns_for(req: &Request, max_udp_payload: u16) -> Option<Edns> {
-    req.edns.map(|client| {
-        let mut edns = Edns::new();
-        edns.set_max_payload(max_udp_payload);
-        edns.set_dnssec_ok(client.dnssec_ok);
-        edns
-    })
-}
-
 fn encode(msg: &Message) -> Vec<u8> {
     // Encoding our own well-formed records cannot fail; an empty reply would be dropped.
     msg.to_vec().unwrap_or_default()
 }
 
+/// Encodes `msg` (which has no OPT) and appends our OPT when the client sent one: the one
+/// place our authored replies get their OPT, the same bytes patched replies get.
+fn encode_for(msg: &Message, req: &Request, max_udp_payload: u16) -> Vec<u8> {
+    let mut out = encode(msg);
+    if let (Some(opt), false) = (our_opt(req, max_udp_payload), out.is_empty()) {
+        wire::push_opt(&mut out, &opt);
+    }
+    out
+}
+
 /// An error reply that echoes the question when there is one.
 pub fn error(req: &Request, rcode: ResponseCode, max_udp_payload: u16) -> Vec<u8> {
     let mut msg = reply_to(&req.header, rcode);
-    msg.add_query(req.query.clone());
-    if let Some(edns) = edns_for(req, max_udp_payload) {
-        msg.set_edns(edns);
-    }
-    encode(&msg)
+    msg.add_query(req.question.clone());
+    encode_for(&msg, req, max_udp_payload)
 }
 
 /// An error reply for a query we could not decode past its header.
@@ -71,13 +68,15 @@ pub fn header_error(header: &Header, rcode: ResponseCode) -> Vec<u8> {
 }
 
 /// BADVERS for an EDNS version we do not speak (RFC 6891 6.1.3): our OPT says version 0.
+/// BADVERS is 16: the header's RCODE holds its low 4 bits (0), our OPT the high 8 (1).
 pub fn badvers(req: &Request, max_udp_payload: u16) -> Vec<u8> {
-    let mut msg = reply_to(&req.header, ResponseCode::BADVERS);
-    msg.add_query(req.query.clone());
-    let mut edns = Edns::new();
-    edns.set_max_payload(max_udp_payload);
-    msg.set_edns(edns);
-    encode(&msg)
+    let mut msg = reply_to(&req.header, ResponseCode::NoError);
+    msg.add_query(req.question.clone());
+    let mut out = encode(&msg);
+    if !out.is_empty() {
+        wire::push_opt(&mut out, &wire::opt_record(max_udp_payload, 1, false));
+    }
+    out
 }
 
 /// What our zone holds at `name` for `qtype`, as `lookup` found it: the RCODE, the answer
@@ -123,16 +122,13 @@ fn zone_records(
 /// comes back as sent.
 pub fn override_answer(req: &Request, lookup: &Lookup, ttl: u32, max_udp_payload: u16) -> Vec<u8> {
     let (rcode, answers, authority) =
-        zone_records(req.query.name(), req.query.query_type(), lookup, ttl);
+        zone_records(req.question.name(), req.question.query_type(), lookup, ttl);
     let mut msg = reply_to(&req.header, rcode);
     msg.metadata.authoritative = true;
-    msg.add_query(req.query.clone());
+    msg.add_query(req.question.clone());
     msg.add_answers(answers);
     msg.add_authorities(authority);
-    if let Some(edns) = edns_for(req, max_udp_payload) {
-        msg.set_edns(edns);
-    }
-    encode(&msg)
+    encode_for(&msg, req, max_udp_payload)
 }
 
 /// A forwarded answer whose CNAME/DNAME chain reaches `target` (one of our names, as a
@@ -151,20 +147,17 @@ pub fn complete_chain(
 ) -> Option<Vec<u8>> {
     let upstream = Message::from_vec(reply).ok()?;
     let mut kept: Vec<Record> = Vec::new();
-    let mut current = req.query.name().clone();
+    let mut current = req.question.name().clone();
     for _ in 0..16 {
         if crate::zone::table::wire_key(&current).as_ref() == target {
             let (rcode, answers, authority) =
-                zone_records(&current, req.query.query_type(), lookup, ttl);
+                zone_records(&current, req.question.query_type(), lookup, ttl);
             let mut msg = reply_to(&req.header, rcode);
-            msg.add_query(req.query.clone());
+            msg.add_query(req.question.clone());
             msg.add_answers(kept);
             msg.add_answers(answers);
             msg.add_authorities(authority);
-            if let Some(edns) = edns_for(req, max_udp_payload) {
-                msg.set_edns(edns);
-            }
-            return Some(encode(&msg));
+            return Some(encode_for(&msg, req, max_udp_payload));
         }
         // DNAMEs above the current name come first, then the CNAME the current name owns (a
         // DNAME's synthesised CNAME, or a plain one).
@@ -214,7 +207,7 @@ fn dname_target(name: &Name, owner: &Name, rdata: &[u8]) -> Option<Name> {
 /// bits, which together make the key; so a patched answer is byte for byte what
 /// [`override_answer`] would encode (a unit test holds it to that).
 pub struct OverrideAnswers {
-    prepared: Cache<Box<[u8]>, Arc<Answer>>,
+    prepared: Cache<Box<[u8]>, Arc<Prepared>>,
 }
 
 /// Key: table generation (8), TTL (4), RD|CD (1), type (2), class (2), lower-case name (at
@@ -244,28 +237,28 @@ impl OverrideAnswers {
         ttl: u32,
         max_udp_payload: u16,
     ) -> Vec<u8> {
-        let name = &raw[req.question.name.clone()];
+        let name = &raw[req.span.name.clone()];
         let mut key = [0u8; KEY_MAX];
         key[..8].copy_from_slice(&table.generation().to_be_bytes());
         key[8..12].copy_from_slice(&ttl.to_be_bytes());
-        key[12] = (raw[2] & 0x01) | (raw[3] & 0x10);
-        key[13..15].copy_from_slice(&req.question.qtype.to_be_bytes());
-        key[15..17].copy_from_slice(&req.question.qclass.to_be_bytes());
+        // RD and CD come back in the answer; AD and DO do not change ours.
+        key[12] = wire::rd_bit(raw) | (wire::ad_cd_bits(raw) & wire::FLAG_CD);
+        key[13..15].copy_from_slice(&req.span.qtype.to_be_bytes());
+        key[15..17].copy_from_slice(&req.span.qclass.to_be_bytes());
         let key = &mut key[..17 + name.len()];
-        key[17..].copy_from_slice(name);
-        key[17..].make_ascii_lowercase();
+        wire::lowercase_into(&mut key[17..], name);
         let answer = match self.prepared.get(&*key) {
             Some(answer) => answer,
             None => {
                 let mut bare = req.clone();
                 bare.edns = None;
                 let bytes = override_answer(&bare, lookup, ttl, max_udp_payload);
-                let answer = Arc::new(Answer::authored(bytes, req.question.end()));
+                let answer = Arc::new(Prepared::authored(bytes, req.span.end()));
                 self.prepared.insert(key.into(), answer.clone());
                 answer
             }
         };
-        answer.patch(req.header.id, name, our_opt(req, max_udp_payload))
+        answer.patch(req.header.id, name, our_opt(req, max_udp_payload), 0)
     }
 }
 
@@ -319,12 +312,12 @@ pub fn fit_udp(reply: Vec<u8>, req: &Request, limit: usize, max_udp_payload: u16
         return reply;
     }
     let opt = our_opt(req, max_udp_payload);
-    wire::truncated(&reply, req.question.end(), opt.as_ref())
+    wire::truncated(&reply, req.span.end(), opt.as_ref())
 }
 
 #[cfg(test)]
 mod tests {
-    use hickory_proto::op::{Message, Query};
+    use hickory_proto::op::{Edns, Message, Query};
     use hickory_proto::rr::{Name, RecordType};
 
     use super::*;

@@ -53,6 +53,29 @@ pub fn is_truncated(msg: &[u8]) -> bool {
 pub fn rcode(msg: &[u8]) -> u8 {
     msg[3] & 0x0f
 }
+
+/// Header flag bits that change what an upstream answers, where they sit: RD in the third
+/// byte, AD and CD in the fourth.
+pub const FLAG_RD: u8 = 0x01;
+pub const FLAG_AD: u8 = 0x20;
+pub const FLAG_CD: u8 = 0x10;
+
+/// The RD bit of a message, in place (`FLAG_RD` or 0).
+pub fn rd_bit(msg: &[u8]) -> u8 {
+    msg[2] & FLAG_RD
+}
+
+/// The AD and CD bits of a message, in place.
+pub fn ad_cd_bits(msg: &[u8]) -> u8 {
+    msg[3] & (FLAG_AD | FLAG_CD)
+}
+
+/// Copies a wire name into `dst` (as long as `name`), lower-casing it: the form names are
+/// compared and keyed in.
+pub fn lowercase_into(dst: &mut [u8], name: &[u8]) {
+    dst.copy_from_slice(name);
+    dst.make_ascii_lowercase();
+}
 fn count(msg: &[u8], index: usize) -> u16 {
     u16::from_be_bytes([msg[4 + 2 * index], msg[5 + 2 * index]])
 }
@@ -96,13 +119,13 @@ pub fn skip_name(msg: &[u8], mut pos: usize) -> Result<usize, WireError> {
 
 /// The question of a message: where its (uncompressed) name is, and its type and class.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Question {
+pub struct QuestionSpan {
     pub name: Range<usize>,
     pub qtype: u16,
     pub qclass: u16,
 }
 
-impl Question {
+impl QuestionSpan {
     /// Offset just past the question.
     pub fn end(&self) -> usize {
         self.name.end + 4
@@ -111,7 +134,7 @@ impl Question {
 
 /// Reads the first question, which must be an uncompressed name (it is the first name in the
 /// message, so a pointer could only point into the header).
-pub fn read_question(msg: &[u8]) -> Result<Question, WireError> {
+pub fn read_question(msg: &[u8]) -> Result<QuestionSpan, WireError> {
     let start = HEADER_LEN;
     let mut pos = start;
     loop {
@@ -133,7 +156,7 @@ pub fn read_question(msg: &[u8]) -> Result<Question, WireError> {
     }
     let qtype = u16_at(msg, pos)?;
     let qclass = u16_at(msg, pos + 2)?;
-    Ok(Question {
+    Ok(QuestionSpan {
         name: start..pos,
         qtype,
         qclass,

@@ -32,7 +32,7 @@ impl Status {
 
     /// Ready: listeners bound, not draining, and every discovery source fresh.
     pub fn is_ready(&self) -> bool {
-        self.serving.load(Ordering::Relaxed) && self.handler.tables().all_feeds_fresh()
+        self.serving.load(Ordering::Relaxed) && self.handler.zone().all_feeds_fresh()
     }
 }
 

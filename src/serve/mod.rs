@@ -189,7 +189,7 @@ impl Running {
         }
         let summary = summary(&config);
         let ticket = self.handler.reload(config);
-        self.handler.tables().wait_published(ticket).await;
+        self.handler.zone().wait_published(ticket).await;
         self.handler.metrics.reloads.inc();
         info!(%summary, "configuration reloaded");
     }

@@ -7,10 +7,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
+
+use crate::sync::lock;
 
 /// `idle_since` of a connection that is answering a query.
 const BUSY: u64 = u64::MAX;
@@ -51,7 +53,7 @@ impl Connections {
     /// A place for a new connection, evicting the longest-idle one if needed; `None` when
     /// all are busy.
     pub fn admit(self: &Arc<Self>) -> Option<Slot> {
-        let mut open = self.lock();
+        let mut open = lock(&self.open);
         if open.len() >= self.limit {
             let (&oldest, _) = open
                 .iter()
@@ -75,7 +77,7 @@ impl Connections {
 
     /// Number of open connections.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.open).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -84,10 +86,6 @@ impl Connections {
 
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<Connection>>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -106,7 +104,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+        lock(&self.registry.open).remove(&self.id);
     }
 }
 

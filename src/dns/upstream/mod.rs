@@ -46,7 +46,7 @@ pub enum UpstreamError {
 
 /// What to ask: the client's question (its bytes keep its case) and the flags to pass on.
 #[derive(Debug, Clone)]
-pub struct Question<'a> {
+pub struct UpstreamQuery<'a> {
     pub name_wire: &'a [u8],
     pub qtype: u16,
     pub qclass: u16,
@@ -56,7 +56,7 @@ pub struct Question<'a> {
     pub dnssec_ok: bool,
 }
 
-impl<'a> Question<'a> {
+impl<'a> UpstreamQuery<'a> {
     /// A recursive query for the A records of `name_wire`, class IN, no EDNS flags.
     pub fn a(name_wire: &'a [u8]) -> Self {
         Self {
@@ -75,8 +75,8 @@ impl<'a> Question<'a> {
         let mut msg =
             Vec::with_capacity(wire::HEADER_LEN + self.name_wire.len() + 4 + wire::OPT_LEN);
         msg.extend_from_slice(&id.to_be_bytes());
-        msg.push(u8::from(self.rd));
-        msg.push(if self.ad { 0x20 } else { 0 } | if self.cd { 0x10 } else { 0 });
+        msg.push(if self.rd { wire::FLAG_RD } else { 0 });
+        msg.push(if self.ad { wire::FLAG_AD } else { 0 } | if self.cd { wire::FLAG_CD } else { 0 });
         msg.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
         msg.extend_from_slice(self.name_wire);
         msg.extend_from_slice(&self.qtype.to_be_bytes());
@@ -98,7 +98,7 @@ impl<'a> Question<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Match {
     /// A reply to exactly this question; where its question sits.
-    Reply(wire::Question),
+    Reply(wire::QuestionSpan),
     /// An error reply without a question: FORMERR, SERVFAIL, NOTIMP or REFUSED may come so
     /// (RFC 6891 section 7). It cannot be relayed (it names no question) but ends the wait.
     ErrorWithoutQuestion(u8),
@@ -175,7 +175,7 @@ impl Upstreams {
 
     /// Asks the servers in order until one answers, within the configured timeout overall.
     /// An error reply from every server that replied at all: the last one, as it came.
-    pub async fn query(&self, question: &Question<'_>) -> Result<Reply, UpstreamError> {
+    pub async fn query(&self, question: &UpstreamQuery<'_>) -> Result<Reply, UpstreamError> {
         let deadline = Instant::now() + self.timeout;
         let mut last_error = None;
         let mut error_reply = None;
@@ -213,7 +213,11 @@ impl Upstreams {
 }
 
 /// One server: UDP, then TCP if the UDP reply was truncated.
-async fn ask(server: SocketAddr, pool: &UdpPool, question: &Question<'_>) -> io::Result<Received> {
+async fn ask(
+    server: SocketAddr,
+    pool: &UdpPool,
+    question: &UpstreamQuery<'_>,
+) -> io::Result<Received> {
     match pool.exchange(question).await? {
         Some(reply) if !wire::is_truncated(&reply.bytes) => Ok(reply),
         // Truncated, or larger than we advertised: ask again over TCP.
@@ -226,7 +230,7 @@ pub fn error_without_question(rcode: u8) -> io::Error {
     io::Error::other(format!("error reply (RCODE {rcode}) without a question"))
 }
 
-async fn ask_tcp(server: SocketAddr, question: &Question<'_>) -> io::Result<Received> {
+async fn ask_tcp(server: SocketAddr, question: &UpstreamQuery<'_>) -> io::Result<Received> {
     let mut stream = TcpStream::connect(server).await?;
     stream.set_nodelay(true)?;
     let id: u16 = rand::random();

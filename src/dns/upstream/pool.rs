@@ -16,15 +16,16 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{Match, Question, Received, error_without_question, matches};
+use super::{Match, Received, UpstreamQuery, error_without_question, matches};
 use crate::dns::wire;
+use crate::sync::lock;
 
 /// Sockets per upstream server.
 pub const POOL_SIZE: usize = 4;
@@ -97,7 +98,7 @@ impl UdpPool {
     /// One UDP exchange; `Ok(None)` when the reply did not fit the buffer.
     ///
     /// Cancel-safe: dropping the future forgets the query.
-    pub async fn exchange(&self, question: &Question<'_>) -> io::Result<Option<Received>> {
+    pub async fn exchange(&self, question: &UpstreamQuery<'_>) -> io::Result<Option<Received>> {
         let (id, replied, registration) = self.register(question)?;
         registration
             .channel
@@ -116,7 +117,7 @@ impl UdpPool {
     /// having that query on it, which would leave the query waiting out its whole timeout.
     fn register(
         &self,
-        question: &Question<'_>,
+        question: &UpstreamQuery<'_>,
     ) -> io::Result<(u16, oneshot::Receiver<Delivery>, Registration)> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = lock(&self.slots[i]);
@@ -180,7 +181,7 @@ impl Channel {
     /// Enters a query with a fresh random ID; the registration takes it out again when dropped.
     fn register(
         self: &Arc<Self>,
-        question: &Question<'_>,
+        question: &UpstreamQuery<'_>,
     ) -> io::Result<(u16, oneshot::Receiver<Delivery>, Registration)> {
         let mut waiting = lock(&self.waiting);
         // Far more than max_inflight allows; the loop below always finds a free ID quickly.
@@ -287,13 +288,6 @@ async fn receive(channel: Arc<Channel>) {
     }
 }
 
-/// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +331,7 @@ mod tests {
                     let mut unanswered = 0;
                     for i in 0..150 {
                         let name = name_wire(&format!("q{t}-{i}.example"));
-                        let question = Question::a(&name);
+                        let question = UpstreamQuery::a(&name);
                         let wait = Duration::from_millis(500);
                         match tokio::time::timeout(wait, pool.exchange(&question)).await {
                             Ok(Ok(Some(_))) => {}
