@@ -5,7 +5,7 @@
 # and nothing else in the project, sets RUSTC_BOOTSTRAP=1 so the stable toolchain accepts them.
 # New inputs go to fuzz/corpus/<target> (not checked in); the checked-in seeds are fuzz/seeds.
 # A crash is written to fuzz/artifacts/<target>/ and fails the run: keep it as a regression
-# test in tests/hostile.rs (or a unit test) once fixed.
+# test in tests/it/hostile.rs (or a unit test) once fixed.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"

@@ -14,7 +14,7 @@
 //! | [`zone`] | our names: the immutable [`zone::table::RecordTable`] and its PHZ-equivalent lookup, the [`zone::scope`] sources claim, the single writer that publishes the table ([`zone::publisher::TablePublisher`]) |
 //! | [`dns`] | the query path: [`dns::listeners`], [`dns::handler`], [`dns::request`], [`dns::response`], [`dns::wire`], [`dns::cache`], [`dns::upstream`], [`dns::ratelimit`] |
 //! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain; [`serve::admin`] (`/healthz`, `/readyz`, `/metrics`) |
-//! | [`cli`] | command line, exit codes, output; logging; `doctor` and `phz plan` |
+//! | [`cli`] | command line, exit codes, output; logging; `doctor` and `phz plan` (feature `aws`, as the binary) |
 //! | [`metrics`] | Prometheus counters and histograms, shared by the rest |
 //! | [`sync`] | a poison-tolerant lock |
 //!
@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
 pub mod cli;
 pub mod config;
 pub mod discovery;

@@ -21,27 +21,31 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# moto's server plays the EC2 API; it lives in a venv outside the clone so runs can share it.
+# The venvs (outside the clone, so runs can share them) install in the background while
+# cargo builds; each is (re)installed only when missing or when its requirements changed.
+#   moto's server plays the EC2 API; the deploy/ tests run under pytest (with python-hcl2 for
+#   the README tables, pytest-xdist to run in parallel); checkov has a venv of its own (it
+#   ships a fork that also installs a module named hcl2).
 VENV="${BEDROCK_LINK_VENV:-$HOME/.cache/bedrock-link/venv}"
-if [ ! -x "$VENV/bin/moto_server" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
-fi
-export BEDROCK_LINK_VENV="$VENV"
-
-# The deploy/ tests: pytest (in parallel: the Terraform applies mostly wait on the provider's
-# polling), python-hcl2 for the README tables. Reinstalled when the requirements change.
 IAC_VENV="${BEDROCK_LINK_IAC_VENV:-$HOME/.cache/bedrock-link/venv-iac}"
-if ! cmp -s tests/iac/requirements.txt "$IAC_VENV/requirements.txt"; then
-  [ -x "$IAC_VENV/bin/pip" ] || python3 -m venv "$IAC_VENV"
-  "$IAC_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/iac/requirements.txt
-  cp tests/iac/requirements.txt "$IAC_VENV/requirements.txt"
-fi
 CHECKOV_VENV="${BEDROCK_LINK_CHECKOV_VENV:-$HOME/.cache/bedrock-link/venv-checkov}"
-if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
-  python3 -m venv "$CHECKOV_VENV"
-  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check 'checkov>=3.2,<4'
-fi
+export BEDROCK_LINK_VENV="$VENV"
+LOGS=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$LOGS"' EXIT
+venv() { # dir, stamp text, pip arguments...
+  local dir=$1 stamp=$2; shift 2
+  if [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    { [ -x "$dir/bin/pip" ] || python3 -m venv "$dir"; } &&
+      "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" &&
+      echo "$stamp" > "$dir/.stamp"
+  fi
+}
+venv "$VENV" 'moto[server]>=5,<6' 'moto[server]>=5,<6' > "$LOGS/venv.log" 2>&1 & MOTO_PID=$!
+venv "$IAC_VENV" "$(cat tests/iac/requirements.txt)" -r tests/iac/requirements.txt > "$LOGS/venv-iac.log" 2>&1 & IAC_PID=$!
+venv "$CHECKOV_VENV" 'checkov>=3.2,<4' 'checkov>=3.2,<4' > "$LOGS/venv-checkov.log" 2>&1 & CHECKOV_PID=$!
+wait_for() { # pid, log: fails loudly with the log
+  wait "$1" || { echo "installing failed:" >&2; cat "$2" >&2; exit 1; }
+}
 
 # No test may reach AWS or the instance metadata service, whatever the environment says.
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
@@ -50,10 +54,22 @@ cargo build --locked --bins
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export BIN="$TARGET_DIR/debug/bedrock-link"
 bash tests/smoke-dig.sh
+wait_for "$MOTO_PID" "$LOGS/venv.log"
+wait_for "$IAC_PID" "$LOGS/venv-iac.log"
+wait_for "$CHECKOV_PID" "$LOGS/venv-checkov.log"
+
+# deploy/: Terraform for real and the contracts, in the background (they mostly wait on the
+# provider's polling) while the rest runs; their output comes after.
 command -v terraform >/dev/null || { echo "terraform is not on the PATH (this kind of machine carries it)" >&2; exit 1; }
 BEDROCK_LINK_BIN="$BIN" CHECKOV="$CHECKOV_VENV/bin/checkov" \
-  "$IAC_VENV/bin/pytest" -q -p no:cacheprovider -n 4 tests/iac
+  "$IAC_VENV/bin/pytest" -q -p no:cacheprovider -n 4 tests/iac > "$LOGS/iac.log" 2>&1 & IAC_TESTS=$!
 # The two-region network in namespaces (root only; skipped with a notice otherwise, unless
 # BEDROCK_LINK_E2E_REQUIRED=1, which CI sets).
 bash tests/e2e/two-regions.sh
 cargo test --locked --all-targets
+# The DNS core alone, without the AWS SDK (what the fuzz targets and benchmarks build).
+cargo test --locked --lib --no-default-features
+echo "--- tests/iac (Terraform and deploy/ contracts)"
+iac=0; wait "$IAC_TESTS" || iac=$?
+cat "$LOGS/iac.log"
+exit "$iac"

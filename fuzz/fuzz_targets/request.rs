@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use bedrock_link::config::{Config, Flags};
 use bedrock_link::dns::handler::{Handler, Step, Transport};
 use bedrock_link::metrics::Metrics;
-use bedrock_link::zone::publisher::Tables;
+use bedrock_link::zone::publisher::TablePublisher;
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,8 +34,8 @@ fn handler() -> &'static Handler {
         let config = Config::from_toml(CONFIG, Path::new("fuzz.toml"), &Flags::default())
             .expect("fuzz config");
         let metrics = Arc::new(Metrics::new());
-        let tables = Arc::new(Tables::new(config.statics.clone(), Vec::new(), metrics.clone()));
-        Handler::new(config, metrics, tables)
+        let zone = Arc::new(TablePublisher::new(config.statics.clone(), Vec::new(), metrics.clone()));
+        Handler::new(config, metrics, zone)
     })
 }
 

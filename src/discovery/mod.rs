@@ -6,20 +6,24 @@
 //! the refresh interval); once the last success is older than `max_stale`, the source's names
 //! become unavailable (SERVFAIL by default) instead of serving addresses that may be gone.
 
+#[cfg(feature = "aws")]
 pub mod ec2;
+#[cfg(feature = "aws")]
 pub mod resolver;
 pub mod services;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+#[cfg(feature = "aws")]
 use tracing::{info, warn};
 
+#[cfg(feature = "aws")]
 pub use resolver::UpstreamDns;
 
 use crate::config::SourceConfig;
@@ -171,6 +175,7 @@ pub enum DiscoveryError {
 }
 
 impl DiscoveryError {
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub(crate) fn from_parts(
         operation: &'static str,
         code: Option<String>,
@@ -256,6 +261,7 @@ impl SourceStatus {
     }
 
     /// Takes a new snapshot; returns whether what clients get changed.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub(crate) fn record_success(&self, snapshot: Snapshot) -> bool {
         let mut inner = lock(&self.inner);
         let changed = inner
@@ -279,6 +285,7 @@ impl SourceStatus {
     }
 
     /// How long until the source turns stale, if it is fresh now.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     fn time_until_stale(&self, now: Instant) -> Option<Duration> {
         let inner = lock(&self.inner);
         let age = now.saturating_duration_since(inner.last_success?);
@@ -321,6 +328,74 @@ impl Feed for SourceStatus {
     }
 }
 
+/// The discovery sources of a running server: one task per source, and the resolver their
+/// AWS clients share. Built without the `aws` feature, there is no EC2 client: a
+/// configuration with sources is refused.
+pub struct Sources {
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    #[cfg(feature = "aws")]
+    dns: UpstreamDns,
+}
+
+impl Sources {
+    /// Starts a task per source; each signals `changed` after its passes.
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+    pub fn start(
+        sources: Vec<Arc<SourceStatus>>,
+        upstreams: &[std::net::SocketAddr],
+        changed: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let shutdown = CancellationToken::new();
+        #[cfg(feature = "aws")]
+        {
+            // The sources' own lookups (the EC2 endpoint's name) go to the upstream servers.
+            let dns = UpstreamDns::new(upstreams)?;
+            let tasks = sources
+                .into_iter()
+                .map(|s| {
+                    let (dns, changed, metrics) = (dns.clone(), changed.clone(), metrics.clone());
+                    tokio::spawn(run(s, dns, changed, metrics, shutdown.clone()))
+                })
+                .collect();
+            Ok(Self {
+                shutdown,
+                tasks,
+                dns,
+            })
+        }
+        #[cfg(not(feature = "aws"))]
+        {
+            if !sources.is_empty() {
+                return Err("this build has no EC2 discovery (built without the \"aws\" feature): remove the [[source]] sections, or use a full build".into());
+            }
+            Ok(Self {
+                shutdown,
+                tasks: Vec::new(),
+            })
+        }
+    }
+
+    /// The sources' lookups go to `upstreams` from now on (a reload changed them).
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+    pub fn set_upstreams(&self, upstreams: &[std::net::SocketAddr]) {
+        #[cfg(feature = "aws")]
+        if let Err(e) = self.dns.set_servers(upstreams) {
+            warn!(error = %e, "discovery keeps resolving through the previous upstream servers");
+        }
+    }
+
+    /// Stops every source and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
 /// The wait before the next pass: the refresh interval (minus up to 10% jitter) after a
 /// success; after failures, 1 s doubling per failure, with jitter, capped at the interval.
 fn next_wait(refresh: Duration, failures: u32) -> Duration {
@@ -332,6 +407,7 @@ fn next_wait(refresh: Duration, failures: u32) -> Duration {
     jitter(backoff.min(refresh), 0.5)
 }
 
+#[cfg(feature = "aws")]
 /// Keeps one source fresh until `shutdown`, signalling `changed` after every pass (and when
 /// it turns stale); the EC2 endpoint's name is resolved through `dns`.
 pub async fn run(
@@ -382,12 +458,15 @@ pub async fn run(
     }
 }
 
+#[cfg(feature = "aws")]
 fn unix_now() -> f64 {
+    use std::time::SystemTime;
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+#[cfg(feature = "aws")]
 /// One pass over every source (for `discover` and `phz plan`): each source's region and
 /// snapshot, in configuration order. Names are resolved through `upstreams`.
 pub async fn discover_once(
@@ -423,6 +502,7 @@ pub async fn discover_once(
 mod tests {
     use super::*;
 
+    #[cfg(feature = "aws")]
     #[test]
     fn backoff_grows_and_is_capped() {
         let refresh = Duration::from_secs(60);

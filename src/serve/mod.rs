@@ -66,7 +66,7 @@ pub enum ServeError {
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
     #[error("{0}")]
-    Resolver(String),
+    Discovery(String),
 }
 
 /// A running resolver: DNS listeners, the admin listener and the shared handler.
@@ -77,13 +77,11 @@ pub struct Running {
     admin_addr: Option<SocketAddr>,
     admin_task: Option<JoinHandle<std::io::Result<()>>>,
     admin_shutdown: CancellationToken,
-    discovery_shutdown: CancellationToken,
-    discovery_tasks: Vec<JoinHandle<()>>,
+    /// The discovery sources at work.
+    discovery: discovery::Sources,
     /// The record table's writer, and what stops it.
     table_writer: JoinHandle<()>,
     table_writer_shutdown: CancellationToken,
-    /// The sources' own lookups (the EC2 endpoint's name) go to the upstream servers.
-    discovery_dns: discovery::UpstreamDns,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
     started: Config,
     drain: Duration,
@@ -123,8 +121,6 @@ impl Running {
             ),
             None => None,
         };
-        let discovery_dns =
-            discovery::UpstreamDns::new(&started.upstreams).map_err(ServeError::Resolver)?;
         let table_writer_shutdown = CancellationToken::new();
         let table_writer = tokio::spawn(tables.clone().run_writer(table_writer_shutdown.clone()));
         let server = Server::start(&listen, limits, handler.clone()).await?;
@@ -132,19 +128,13 @@ impl Running {
 
         // Discovery starts once the listeners are bound; until a source's first pass its
         // names fail closed (and /readyz says not ready).
-        let discovery_shutdown = CancellationToken::new();
-        let discovery_tasks = sources
-            .into_iter()
-            .map(|s| {
-                tokio::spawn(discovery::run(
-                    s,
-                    discovery_dns.clone(),
-                    tables.change_signal(),
-                    metrics.clone(),
-                    discovery_shutdown.clone(),
-                ))
-            })
-            .collect();
+        let discovery = discovery::Sources::start(
+            sources,
+            &started.upstreams,
+            tables.change_signal(),
+            metrics.clone(),
+        )
+        .map_err(ServeError::Discovery)?;
 
         let admin_shutdown = CancellationToken::new();
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -157,11 +147,9 @@ impl Running {
             admin_addr,
             admin_task,
             admin_shutdown,
-            discovery_shutdown,
-            discovery_tasks,
+            discovery,
             table_writer,
             table_writer_shutdown,
-            discovery_dns,
             started,
             drain,
         })
@@ -184,9 +172,7 @@ impl Running {
         if !restart_needed.is_empty() {
             warn!(keys = ?restart_needed, "these settings changed but apply only after a restart");
         }
-        if let Err(e) = self.discovery_dns.set_servers(&config.upstreams) {
-            warn!(error = %e, "discovery keeps resolving through the previous upstream servers");
-        }
+        self.discovery.set_upstreams(&config.upstreams);
         let summary = summary(&config);
         let ticket = self.handler.reload(config);
         self.handler.zone().wait_published(ticket).await;
@@ -197,10 +183,7 @@ impl Running {
     /// Stops taking queries, drains those in flight, stops the admin listener.
     pub async fn stop(self) -> bool {
         self.status.serving.store(false, Ordering::Relaxed);
-        self.discovery_shutdown.cancel();
-        for task in self.discovery_tasks {
-            let _ = task.await;
-        }
+        self.discovery.stop().await;
         self.table_writer_shutdown.cancel();
         let _ = self.table_writer.await;
         let drained = self.server.shutdown(self.drain).await;

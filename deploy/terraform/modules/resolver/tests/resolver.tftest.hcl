@@ -91,7 +91,7 @@ run "task_role_may_only_describe" {
     error_message = "The task role's policy must allow exactly the three Describe actions: ${aws_iam_role_policy.discovery.policy}"
   }
 
-  # The same three as deploy/iam/discovery-policy.json, which tests/discovery.rs checks
+  # The same three as deploy/iam/discovery-policy.json, which tests/it/discovery.rs checks
   # against the calls a real discovery pass makes.
   assert {
     condition     = sort(one(jsondecode(aws_iam_role_policy.discovery.policy).Statement).Action) == sort(jsondecode(file("../../../iam/discovery-policy.json")).Statement[0].Action)

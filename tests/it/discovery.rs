@@ -2,15 +2,13 @@
 //! DNS, follows changes, keeps serving stale data while the API is away, fails closed past
 //! `max_stale` and before its first pass, and reports access denied and throttling clearly.
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::support::moto::{self, Moto, REGION};
+use crate::support::process::*;
+use crate::support::*;
 use aws_sdk_ec2::types::VpcEndpointType;
-use common::moto::{self, Moto, REGION};
-use common::process::*;
-use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
@@ -163,22 +161,13 @@ async fn serves_what_ec2_holds_and_follows_changes() {
     assert_eq!(ipv4s(&ask(s.dns, STS, RecordType::A).await), vec![PUBLIC]);
 
     // The JSON of `discover` is what EC2 holds, one row per hostname.
-    let out = command()
-        .args([
-            "discover",
-            "--config",
-            s.config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = run_json(&[
+        "discover",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let row = rows
@@ -204,23 +193,14 @@ async fn serves_what_ec2_holds_and_follows_changes() {
     let _ = decoy_ep;
 
     // `phz plan`: one zone per hostname, an alias A record to the endpoint's regional DNS name.
-    let out = command()
-        .args([
-            "phz",
-            "plan",
-            "--config",
-            s.config.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = run_json(&[
+        "phz",
+        "plan",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     let described = ec2
         .describe_vpc_endpoints()
         .vpc_endpoint_ids(&runtime)
@@ -457,15 +437,7 @@ async fn iam_policy_is_exactly_the_calls_discovery_makes() {
         ),
     );
     moto.start_recording();
-    let out = command()
-        .args(["discover", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["discover", "--config", config.to_str().unwrap()]);
     let called: Vec<String> = moto
         .recorded_actions()
         .into_iter()

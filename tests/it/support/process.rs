@@ -37,6 +37,23 @@ pub fn command() -> Command {
     cmd
 }
 
+/// Runs the binary to completion, asserts it succeeded (showing its stderr if not) and
+/// returns its stdout.
+pub fn run_ok(args: &[&str]) -> Vec<u8> {
+    let out = command().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// [`run_ok`] for a command whose stdout is JSON.
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&run_ok(args)).unwrap()
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bedrock-link-test-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,9 +1,7 @@
 //! Override semantics over the network: what a Route 53 private hosted zone would answer.
 
-mod common;
-
+use crate::support::*;
 use bedrock_link::serve::Running;
-use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 

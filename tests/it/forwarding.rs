@@ -1,14 +1,12 @@
 //! Forwarding over the network: faithful relaying, the cache, poisoning defences, failures.
 
-mod common;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use bedrock_link::serve::Running;
-use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 
@@ -366,7 +364,7 @@ async fn shutdown_drains_queries_in_flight() {
     let reply = pending.await.unwrap();
     assert_eq!(ipv4s(&reply), vec![ip("192.0.2.33")]);
     assert!(
-        common::udp_raw(
+        crate::support::udp_raw(
             addr,
             &query_msg("x.test.", RecordType::A, None).to_vec().unwrap(),
             Duration::from_millis(300)

@@ -1,12 +1,10 @@
 //! The server side over the network: transports, EDNS, access control, malformed input, reload.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::*;
 use bedrock_link::serve::Running;
-use common::*;
 use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 

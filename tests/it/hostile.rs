@@ -1,12 +1,10 @@
 //! Hostile input and overload over the network: the server answers or drops as the
 //! RFCs say, keeps its bounds, and keeps serving everyone else throughout.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,14 +1,12 @@
 //! The binary as an operator runs it: exit codes, `config check`, `dns serve` with signals and
 //! the admin listener.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::process::Output;
 use std::time::Duration;
 
-use common::process::*;
-use common::*;
+use crate::support::process::*;
+use crate::support::*;
 use hickory_proto::rr::RecordType;
 
 fn run(args: &[&str]) -> Output {
@@ -239,7 +237,7 @@ async fn serve_reloads_on_sighup_reports_on_admin_and_exits_0_on_sigterm() {
     d.signal("TERM");
     assert_eq!(d.wait_exit(), Some(0), "SIGTERM drains and exits 0");
     assert!(
-        common::udp_raw(
+        crate::support::udp_raw(
             dns,
             &query_msg(name, RecordType::A, None).to_vec().unwrap(),
             Duration::from_millis(300)

@@ -1,0 +1,10 @@
+//! The integration tests, one harness: the real server on loopback, queried over UDP and TCP;
+//! the binary; discovery against moto's server. Modules by what they prove.
+
+mod cli;
+mod discovery;
+mod forwarding;
+mod hostile;
+mod overrides;
+mod server;
+mod support;
