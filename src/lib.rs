@@ -21,7 +21,7 @@
 //! Why the listeners are our own and not hickory-server's `Server`: that server decodes every
 //! request into its own types and re-encodes every response from records, so a relayed reply
 //! would be decoded and re-encoded (costing time and byte-faithfulness), and it has no bound on
-//! TCP connections. Here the listeners hand raw bytes to [`handler::Handler`], hickory-proto does
+//! TCP connections. Here the listeners hand raw bytes to [`dns::handler::Handler`], hickory-proto does
 //! the decoding and encoding, and the upstream reply reaches the client as the upstream sent it
 //! but for the ID, the question's case, aged TTLs and our OPT record.
 
