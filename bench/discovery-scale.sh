@@ -14,7 +14,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 WORK=$(mktemp -d)
 (cd "$WORK" && exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1) &
 MOTO=$!
-trap 'kill $MOTO 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $MOTO 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/moto-api/" >/dev/null && break; sleep 0.1; done
 
 VPC=$("$VENV/bin/python" - "$PORT" "$N" <<'PY'

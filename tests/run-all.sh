@@ -31,7 +31,8 @@ IAC_VENV="${BEDROCK_LINK_IAC_VENV:-$HOME/.cache/bedrock-link/venv-iac}"
 CHECKOV_VENV="${BEDROCK_LINK_CHECKOV_VENV:-$HOME/.cache/bedrock-link/venv-checkov}"
 export BEDROCK_LINK_VENV="$VENV"
 LOGS=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$LOGS"' EXIT
+# (errexit applies inside the trap too: a kill with no job left must not set the exit status.)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$LOGS"' EXIT
 venv() { # dir, stamp text, pip arguments...
   local dir=$1 stamp=$2; shift 2
   if [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
