@@ -10,8 +10,10 @@ Three workloads, each server in turn (never two at once):
   pass-through 2000 forwarded names with TTL 0 (every query goes upstream)
 
 Per server and workload: QPS at saturation, CPU microseconds per answered query at a fixed
-offered rate (from /proc/PID/stat), p99 latency at that rate (from dnsperf -v), peak RSS
-(VmHWM). Then bedrock-link's ratio to the best peer per column. Loopback only; every load is
+offered rate (from /proc/PID/stat), context switches per answered query at that rate (every
+thread's voluntary and involuntary switches, from /proc/PID/task/*/status), p99 latency at
+that rate (from dnsperf -v), peak RSS (VmHWM). Then bedrock-link's ratio to the best peer per
+column, for the medians and, for QPS, the worst single run. Loopback only; every load is
 bounded by dnsperf's -l; every process is stopped at the end.
 
 Usage: compare.py BEDROCK_LINK_BINARY [--seconds 5] [--rate 20000] [--runs 1] [--json FILE]
@@ -190,6 +192,21 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def context_switches(pid):
+    """Voluntary and involuntary context switches of every thread of `pid` so far (threads
+    that ended are not counted, so a server's own thread churn under the measurement would be
+    missed; bedrock-link and the peers keep their threads)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            for line in open(f"/proc/{pid}/task/{task}/status"):
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def peak_rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmHWM:"):
@@ -213,11 +230,13 @@ def dnsperf(port, data, seconds, rate=None, verbose=False):
 
 def measure(name, pid, port, data, seconds, rate):
     _, qps, _ = dnsperf(port, data, seconds)
-    before = cpu_ticks(pid)
+    before, switches = cpu_ticks(pid), context_switches(pid)
     completed, _, latencies = dnsperf(port, data, seconds, rate=rate, verbose=True)
     cpu_us = (cpu_ticks(pid) - before) * 1e6 / CLK_TCK
+    switches = context_switches(pid) - switches
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan")
-    return {"qps": qps, "cpu_us_per_query": cpu_us / max(completed, 1), "p99_ms": p99}
+    return {"qps": qps, "cpu_us_per_query": cpu_us / max(completed, 1),
+            "switches_per_query": switches / max(completed, 1), "p99_ms": p99}
 
 
 def main():
@@ -299,7 +318,8 @@ def main():
                         r["peak_rss_mib"] = peak_rss_kib(proc.pid) / 1024
                         results.setdefault(workload, {}).setdefault(name, []).append(r)
                         print(f"run {run + 1} {name:12} {workload:12} qps={r['qps']:9.0f} "
-                              f"cpu={r['cpu_us_per_query']:6.2f}us p99={r['p99_ms']:6.3f}ms "
+                              f"cpu={r['cpu_us_per_query']:6.2f}us cs={r['switches_per_query']:5.2f}/q "
+                              f"p99={r['p99_ms']:6.3f}ms "
                               f"rss={r['peak_rss_mib']:5.1f}MiB", flush=True)
                 finally:
                     proc.send_signal(signal.SIGTERM)
@@ -307,7 +327,9 @@ def main():
     finally:
         stop_all()
 
-    columns = [("qps", "QPS", max), ("cpu_us_per_query", "CPU us/q", min), ("p99_ms", "p99 ms", min), ("peak_rss_mib", "RSS MiB", min)]
+    columns = [("qps", "QPS", max), ("cpu_us_per_query", "CPU us/q", min),
+               ("switches_per_query", "cs/q", min), ("p99_ms", "p99 ms", min),
+               ("peak_rss_mib", "RSS MiB", min)]
     print(f"\nmedian of {args.runs} run(s); {args.seconds}s per measurement; fixed rate {args.rate} q/s for CPU and p99")
     summary = {}
     for workload, by_server in results.items():
@@ -323,7 +345,16 @@ def main():
                 best_peer = best(p[key] for p in peers.values())
                 ratios[key] = med["bedrock-link"][key] / best_peer if best_peer else float("nan")
             print(f"  {'ratio':12} " + " ".join(f"{ratios[k]:9.2f}x" for k, _, _ in columns) + "   (bedrock-link / best peer)")
-            summary[workload] = {"median": med, "ratio_to_best_peer": ratios}
+            # QPS run by run: bedrock-link's run against the best peer's run of the same round.
+            per_run = []
+            for i, mine in enumerate(by_server["bedrock-link"]):
+                best_run = max((rs[i]["qps"] for s, rs in by_server.items()
+                                if s != "bedrock-link" and i < len(rs)), default=0)
+                per_run.append(mine["qps"] / best_run if best_run else float("nan"))
+            print(f"  QPS ratio per run: " + ", ".join(f"{r:.2f}x" for r in per_run)
+                  + f"   (worst {min(per_run):.2f}x)")
+            summary[workload] = {"median": med, "ratio_to_best_peer": ratios,
+                                 "qps_ratio_per_run": per_run}
     if args.json:
         json.dump({"results": results, "summary": summary}, open(args.json, "w"), indent=2)
 

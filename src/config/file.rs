@@ -58,6 +58,9 @@ pub struct DnsSection {
     /// Per-client query rate limit (off when absent).
     #[serde(default)]
     pub rate_limit: Option<RateLimitSection>,
+    /// Threads reading each listen address's UDP socket (default: half the cores, 1 to 8).
+    #[serde(default)]
+    pub udp_threads: Option<Spanned<usize>>,
 }
 
 /// `[dns.rate_limit]`: a token bucket per client address; queries over it are dropped.
@@ -81,6 +84,7 @@ impl Default for DnsSection {
             max_tcp_connections: default_max_tcp_connections(),
             tcp_idle_timeout: default_tcp_idle_timeout(),
             rate_limit: None,
+            udp_threads: None,
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct Config {
     pub max_udp_payload: u16,
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout: Duration,
+    /// Threads per UDP listen address; `None`: chosen from the cores.
+    pub udp_threads: Option<usize>,
     pub rate_limit: Option<Rate>,
     pub upstreams: Vec<SocketAddr>,
     pub upstream_timeout: Duration,

@@ -46,6 +46,22 @@ fn rate_limit_is_off_by_default_and_checked_when_given() {
 }
 
 #[test]
+fn udp_threads_are_chosen_from_the_cores_unless_given_and_checked_when_given() {
+    assert_eq!(load("").unwrap().udp_threads, None);
+    assert_eq!(
+        load("[dns]\nudp_threads = 3\n").unwrap().udp_threads,
+        Some(3)
+    );
+    for bad in ["0", "65"] {
+        let e = load(&format!("[dns]\nudp_threads = {bad}\n")).unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.position.map(|p| p.0)),
+            ("dns.udp_threads", Some(2))
+        );
+    }
+}
+
+#[test]
 fn admin_listens_on_loopback_unless_told_otherwise() {
     assert_eq!(load("").unwrap().admin_listen, None);
     let c = load("[admin]\n").unwrap();

@@ -164,6 +164,15 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if let Some(threads) = &dns.udp_threads
+            && !(1..=64).contains(threads.get_ref())
+        {
+            return Err(err(
+                place(threads),
+                "dns.udp_threads",
+                format!("{} is not between 1 and 64", threads.get_ref()),
+            ));
+        }
         let rate_limit = match &dns.rate_limit {
             None => None,
             Some(r) => {
@@ -271,6 +280,7 @@ impl Config {
             max_udp_payload: *dns.max_udp_payload.get_ref(),
             max_tcp_connections: *dns.max_tcp_connections.get_ref(),
             tcp_idle_timeout: dns.tcp_idle_timeout,
+            udp_threads: dns.udp_threads.as_ref().map(|t| *t.get_ref()),
             rate_limit,
             upstreams,
             upstream_timeout: Duration::from_millis(*up.timeout_ms.get_ref()),

@@ -3,15 +3,17 @@
 //! It is split in two so the listeners can answer without spawning a task whenever possible:
 //! [`Handler::begin`] is synchronous and settles everything that needs no network (access
 //! control, malformed input, overrides, cache hits); only a cache miss comes back as
-//! [`Step::Forward`], which [`Handler::finish`] completes by asking the upstreams, once for
-//! every identical question waiting at the same time (they share the one reply).
+//! [`Step::Forward`], which is completed by asking the upstreams, once for every identical
+//! question waiting at the same time (they share the one reply): [`Handler::relay`] for a UDP
+//! query (no task unless the first server fails it: the upstream pool's receiver thread
+//! answers the client), [`Handler::finish`] from a task (TCP).
 //!
 //! Every forwarded answer, fresh or cached, is served through [`Handler::serve`]: when its
 //! CNAME or DNAME chain reaches one of our names, the chain is completed from the record table
 //! in force, so the upstream's records for that name never reach a client.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -19,7 +21,10 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, RecordType};
+use socket2::SockRef;
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::debug;
 
 use crate::config::{Config, OnUnavailable};
@@ -27,7 +32,7 @@ use crate::dns::cache::{self, Answer, AnswerCache};
 use crate::dns::ratelimit::RateLimiter;
 use crate::dns::request::{Reject, Request};
 use crate::dns::response::{self, OverrideAnswers};
-use crate::dns::upstream::{self, UpstreamError, Upstreams};
+use crate::dns::upstream::{self, Progress, Relayed, Reply, UpstreamError, Upstreams};
 use crate::dns::wire;
 use crate::metrics::{Metrics, Outcome};
 use crate::sync::lock;
@@ -97,6 +102,37 @@ impl Drop for InflightSlot {
 /// What the queries waiting on one upstream question receive: the answer, or `None` (SERVFAIL).
 type Landing = Option<Arc<Answer>>;
 
+/// A UDP client and the listener socket its query came in on: a relayed query's reply is sent
+/// from whichever thread settles it.
+#[derive(Debug)]
+pub struct UdpClient {
+    pub socket: Arc<UdpSocket>,
+    pub addr: SocketAddr,
+}
+
+impl UdpClient {
+    /// Sends without blocking: a full send buffer drops the reply, as the network would.
+    pub fn send(&self, reply: &[u8]) {
+        let sent = SockRef::from(&*self.socket).send_to_with_flags(
+            reply,
+            &self.addr.into(),
+            libc::MSG_DONTWAIT,
+        );
+        if let Err(e) = sent {
+            debug!(dst = %self.addr, error = %e, "udp send failed");
+        }
+    }
+}
+
+/// A query waiting for a question already on its way upstream.
+#[derive(Debug)]
+enum Passenger {
+    /// A task waits for the landing.
+    Task(oneshot::Sender<Landing>),
+    /// A UDP query, answered by whoever lands the flight.
+    Datagram(Box<Pending>, UdpClient),
+}
+
 /// The shared query handler.
 pub struct Handler {
     state: ArcSwap<State>,
@@ -107,7 +143,7 @@ pub struct Handler {
     /// Questions on their way upstream (by cache key), with the queries that asked the same
     /// meanwhile: one upstream query answers them all, which spares the VPC resolver's
     /// 1024 packets per second per ENI under bursts.
-    flights: Mutex<HashMap<cache::Key, Vec<oneshot::Sender<Landing>>>>,
+    flights: Mutex<HashMap<cache::Key, Vec<Passenger>>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -249,65 +285,103 @@ impl Handler {
         }))
     }
 
-    /// Asks the upstreams for a query `begin` could not answer; a query whose question is
-    /// already on its way upstream waits for that answer instead of asking again.
-    pub async fn finish(&self, pending: Box<Pending>) -> Option<Vec<u8>> {
-        let Pending {
-            state,
-            request: req,
-            qname_wire,
-            key,
-            transport,
-            ..
-        } = *pending;
-        let landing = match self.board(&key) {
+    /// Sends a UDP query `begin` could not answer upstream, from the calling thread, unless its
+    /// question is already on its way (then it waits for that answer). The reply goes to
+    /// `client` from the thread that settles it: the first server's receiver thread, or a task
+    /// on `runtime` when the first server gives no usable reply. `token` keeps a shutdown
+    /// waiting for it.
+    pub fn relay(
+        self: &Arc<Self>,
+        pending: Box<Pending>,
+        client: UdpClient,
+        runtime: &Handle,
+        token: TaskTrackerToken,
+    ) {
+        {
+            let mut flights = lock(&self.flights);
+            if let Some(passengers) = flights.get_mut(&pending.key) {
+                self.metrics.upstream_coalesced.inc();
+                passengers.push(Passenger::Datagram(pending, client));
+                return;
+            }
+            flights.insert(pending.key.clone(), Vec::new());
+        }
+        let state = pending.state.clone();
+        let job = RelayJob {
+            flight: Flight {
+                handler: self.clone(),
+                key: Some(pending.key.clone()),
+            },
+            pending,
+            client,
+            runtime: runtime.clone(),
+            started: Instant::now(),
+            _token: token,
+        };
+        state.upstreams.relay(Box::new(job));
+    }
+
+    /// Asks the upstreams for a query `begin` could not answer, from a task; a query whose
+    /// question is already on its way upstream waits for that answer instead of asking again.
+    pub async fn finish(self: &Arc<Self>, pending: Box<Pending>) -> Option<Vec<u8>> {
+        let landing = match self.board(&pending.key) {
             Boarding::Follower(landed) => {
                 self.metrics.upstream_coalesced.inc();
                 landed.await.ok().flatten()
             }
             Boarding::Leader(flight) => {
-                let answer = self.ask_upstreams(&state, &req, &qname_wire).await;
-                if let Some(answer) = &answer {
-                    // Cached before the others are told, so that nobody asks again between.
-                    self.cache.insert(key.clone(), answer.clone());
-                }
+                let answer = self.ask_upstreams(&pending, Instant::now(), None).await;
                 flight.land(answer.clone());
                 answer
             }
         };
-        let Some(answer) = landing else {
-            self.metrics.count(Outcome::Servfail);
-            let max_udp = state.config.max_udp_payload;
-            return Some(response::error(&req, ResponseCode::ServFail, max_udp));
-        };
-        self.metrics.count(Outcome::Forwarded);
-        Some(self.serve(&answer, &req, &qname_wire, &state, transport))
+        Some(self.reply_to(&pending, landing))
     }
 
-    /// One upstream exchange for `req`, prepared for the cache; `None` when no server gave a
-    /// usable reply.
-    async fn ask_upstreams(&self, state: &State, req: &Request, qname_wire: &[u8]) -> Landing {
-        let question = upstream::UpstreamQuery {
-            name_wire: qname_wire,
-            qtype: req.span.qtype,
-            qclass: req.span.qclass,
-            rd: req.header.recursion_desired,
-            ad: req.header.authentic_data,
-            cd: req.header.checking_disabled,
-            dnssec_ok: req.edns.is_some_and(|e| e.dnssec_ok),
+    /// The reply for a query that waited on the upstreams.
+    fn reply_to(&self, pending: &Pending, landing: Landing) -> Vec<u8> {
+        let Some(answer) = landing else {
+            self.metrics.count(Outcome::Servfail);
+            let max_udp = pending.state.config.max_udp_payload;
+            return response::error(&pending.request, ResponseCode::ServFail, max_udp);
         };
-        let started = Instant::now();
-        match state.upstreams.query(&question).await {
-            Ok(reply) => {
-                self.metrics
-                    .upstream_answered(started.elapsed().as_secs_f64());
-                Answer::from_upstream(&reply.bytes, reply.question_end, reply.layout)
-                    .inspect_err(
-                        |e| debug!(server = %reply.server, error = %e, "malformed upstream reply"),
-                    )
-                    .ok()
-                    .map(Arc::new)
-            }
+        self.metrics.count(Outcome::Forwarded);
+        let Pending {
+            state,
+            request,
+            qname_wire,
+            transport,
+            ..
+        } = pending;
+        self.serve(&answer, request, qname_wire, state, *transport)
+    }
+
+    /// An upstream reply, prepared for the cache; `None` when it is malformed.
+    fn accept(&self, reply: &Reply, started: Instant) -> Landing {
+        self.metrics
+            .upstream_answered(started.elapsed().as_secs_f64());
+        Answer::from_upstream(&reply.bytes, reply.question_end, reply.layout.clone())
+            .inspect_err(|e| debug!(server = %reply.server, error = %e, "malformed upstream reply"))
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// The upstream exchange for `pending` (from the start, or carrying on from `progress`),
+    /// prepared for the cache; `None` when no server gave a usable reply.
+    async fn ask_upstreams(
+        &self,
+        pending: &Pending,
+        started: Instant,
+        progress: Option<Progress>,
+    ) -> Landing {
+        let question = upstream_query(pending);
+        let upstreams = &pending.state.upstreams;
+        let result = match progress {
+            None => upstreams.query(&question).await,
+            Some(progress) => upstreams.query_from(&question, progress).await,
+        };
+        match result {
+            Ok(reply) => self.accept(&reply, started),
             Err(e) => {
                 self.metrics
                     .upstream_failed(matches!(e, UpstreamError::Timeout(_)));
@@ -318,20 +392,39 @@ impl Handler {
     }
 
     /// Joins the flight for `key`, or starts it.
-    fn board(&self, key: &cache::Key) -> Boarding<'_> {
+    fn board(self: &Arc<Self>, key: &cache::Key) -> Boarding {
         let mut flights = lock(&self.flights);
         match flights.get_mut(key) {
-            Some(waiting) => {
+            Some(passengers) => {
                 let (tell, landed) = oneshot::channel();
-                waiting.push(tell);
+                passengers.push(Passenger::Task(tell));
                 Boarding::Follower(landed)
             }
             None => {
                 flights.insert(key.clone(), Vec::new());
                 Boarding::Leader(Flight {
-                    handler: self,
+                    handler: self.clone(),
                     key: Some(key.clone()),
                 })
+            }
+        }
+    }
+
+    /// An answer (or none) for the flight of `key`: cached first, so that nobody asks again
+    /// between, then every passenger is answered.
+    fn land(&self, key: cache::Key, landing: Landing) {
+        if let Some(answer) = &landing {
+            self.cache.insert(key.clone(), answer.clone());
+        }
+        let passengers = lock(&self.flights).remove(&key).unwrap_or_default();
+        for passenger in passengers {
+            match passenger {
+                Passenger::Task(tell) => {
+                    let _ = tell.send(landing.clone());
+                }
+                Passenger::Datagram(pending, client) => {
+                    client.send(&self.reply_to(&pending, landing.clone()));
+                }
             }
         }
     }
@@ -427,37 +520,89 @@ impl Handler {
 }
 
 /// Whether a query starts a flight upstream or waits for one already on its way.
-enum Boarding<'a> {
-    Leader(Flight<'a>),
+enum Boarding {
+    Leader(Flight),
     Follower(oneshot::Receiver<Landing>),
 }
 
 /// A question on its way upstream; whoever waits for it is told when it lands, or, should the
 /// asking query be dropped first, told that there is nothing (they answer SERVFAIL).
-struct Flight<'a> {
-    handler: &'a Handler,
+struct Flight {
+    handler: Arc<Handler>,
     key: Option<cache::Key>,
 }
 
-impl Flight<'_> {
+impl Flight {
     fn land(mut self, landing: Landing) {
-        self.tell(landing);
-    }
-
-    fn tell(&mut self, landing: Landing) {
-        let Some(key) = self.key.take() else {
-            return;
-        };
-        let waiting = lock(&self.handler.flights).remove(&key).unwrap_or_default();
-        for tell in waiting {
-            let _ = tell.send(landing.clone());
+        if let Some(key) = self.key.take() {
+            self.handler.land(key, landing);
         }
     }
 }
 
-impl Drop for Flight<'_> {
+impl Drop for Flight {
     fn drop(&mut self) {
-        self.tell(None);
+        if let Some(key) = self.key.take() {
+            self.handler.land(key, None);
+        }
+    }
+}
+
+/// A UDP query relayed upstream without a task (see [`Handler::relay`]).
+struct RelayJob {
+    flight: Flight,
+    pending: Box<Pending>,
+    client: UdpClient,
+    runtime: Handle,
+    started: Instant,
+    _token: TaskTrackerToken,
+}
+
+impl Relayed for RelayJob {
+    fn question(&self) -> upstream::UpstreamQuery<'_> {
+        upstream_query(&self.pending)
+    }
+
+    fn answered(self: Box<Self>, reply: Reply) {
+        let handler = self.flight.handler.clone();
+        let landing = handler.accept(&reply, self.started);
+        self.flight.land(landing.clone());
+        self.client.send(&handler.reply_to(&self.pending, landing));
+    }
+
+    fn unsettled(self: Box<Self>, progress: Progress) {
+        let runtime = self.runtime.clone();
+        runtime.spawn(async move {
+            let RelayJob {
+                flight,
+                pending,
+                client,
+                started,
+                _token,
+                ..
+            } = *self;
+            let handler = flight.handler.clone();
+            let landing = handler
+                .ask_upstreams(&pending, started, Some(progress))
+                .await;
+            flight.land(landing.clone());
+            client.send(&handler.reply_to(&pending, landing));
+        });
+    }
+}
+
+/// What to ask upstream for a pending query: its question as the client sent it, and the
+/// flags to pass on.
+fn upstream_query(pending: &Pending) -> upstream::UpstreamQuery<'_> {
+    let req = &pending.request;
+    upstream::UpstreamQuery {
+        name_wire: &pending.qname_wire,
+        qtype: req.span.qtype,
+        qclass: req.span.qclass,
+        rd: req.header.recursion_desired,
+        ad: req.header.authentic_data,
+        cd: req.header.checking_disabled,
+        dnssec_ok: req.edns.is_some_and(|e| e.dnssec_ok),
     }
 }
 

@@ -17,7 +17,7 @@ use self::admin::Status;
 use crate::config::{Config, ConfigError, Flags};
 use crate::discovery::{self, SourceStatus};
 use crate::dns::handler::Handler;
-use crate::dns::listeners::{BindError, Limits, Server};
+use crate::dns::listeners::{self, BindError, Limits, Server};
 use crate::metrics::Metrics;
 use crate::zone::publisher::{Feed, TablePublisher};
 
@@ -94,6 +94,9 @@ impl Running {
         let limits = Limits {
             max_tcp_connections: config.max_tcp_connections,
             tcp_idle_timeout: config.tcp_idle_timeout,
+            udp_threads: config
+                .udp_threads
+                .unwrap_or_else(listeners::default_udp_threads),
         };
         let started = config.clone();
         let listen = config.listen.clone();
@@ -206,6 +209,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.tcp_idle_timeout != new.tcp_idle_timeout {
         keys.push("dns.tcp_idle_timeout");
+    }
+    if old.udp_threads != new.udp_threads {
+        keys.push("dns.udp_threads");
     }
     if old.cache_size != new.cache_size {
         keys.push("upstream.cache_size");

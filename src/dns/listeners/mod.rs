@@ -1,7 +1,8 @@
 //! The DNS listeners: UDP and TCP on every listen address, feeding the [`Handler`].
 //!
-//! UDP answers whatever [`Handler::begin`] settles inline and spawns a task only for a query
-//! that must go upstream. Each listen address gets one UDP socket per core (SO_REUSEPORT),
+//! UDP answers whatever [`Handler::begin`] settles inline, and relays a query that must go
+//! upstream from the same thread ([`Handler::relay`]): no task, unless the first upstream
+//! server fails it. Each listen address gets one UDP socket per core (SO_REUSEPORT),
 //! each read by a thread of its own, so the kernel spreads queries over the cores. TCP runs
 //! one task per connection (bounded in number, closed when idle), answering its queries in
 //! order.
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use self::connections::Connections;
-use crate::dns::handler::{Handler, Step, Transport};
+use crate::dns::handler::{Handler, Step, Transport, UdpClient};
 
 pub mod connections;
 
@@ -40,6 +41,8 @@ pub struct BindError {
 pub struct Limits {
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout: Duration,
+    /// Threads (and SO_REUSEPORT sockets) per UDP listen address.
+    pub udp_threads: usize,
 }
 
 /// Running listeners.
@@ -63,7 +66,7 @@ impl Server {
         let tracker = TaskTracker::new();
         let mut local_addrs = Vec::new();
         let mut bound = Vec::new();
-        let per_address = udp_sockets_per_address();
+        let per_address = limits.udp_threads.max(1);
         for &addr in listen {
             let (udp, tcp) = bind_pair(addr, per_address)?;
             let local = udp[0].local_addr().map_err(|source| BindError {
@@ -146,9 +149,13 @@ impl Drop for Server {
     }
 }
 
-/// UDP sockets per listen address: one per core the runtime can use, at most 8.
-fn udp_sockets_per_address() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+/// UDP threads per listen address unless configured: half the cores (at least 1, at most 8).
+///
+/// Each relayed query also wakes the first upstream's receiver thread, which wants a core of
+/// its own; and a thread that finds several queries waiting answers them in one wake-up,
+/// where more threads on the same load would each wake for fewer.
+pub fn default_udp_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 8))
 }
 
 /// Binds `count` UDP sockets (SO_REUSEPORT) and a TCP listener on the same address and port.
@@ -215,7 +222,7 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 ///
 /// A blocking receive costs one system call per query, where an async one costs a failed
 /// receive, a readiness wait and a second receive: at a steady rate that is most of the CPU an
-/// override or cache hit takes. Queries that must go upstream become tasks on the runtime.
+/// override or cache hit takes. Queries that must go upstream are sent from here too.
 fn serve_udp(
     socket: Arc<std::net::UdpSocket>,
     handler: Arc<Handler>,
@@ -241,15 +248,13 @@ fn serve_udp(
             Step::Reply(reply) => send_udp(&socket, &reply, src, 0),
             Step::Drop => {}
             Step::Forward(pending) => {
-                let (socket, handler) = (socket.clone(), handler.clone());
-                let reply = async move {
-                    if let Some(reply) = handler.finish(pending).await {
-                        // A runtime task must not block: a full send buffer drops the reply,
-                        // as the network would.
-                        send_udp(&socket, &reply, src, libc::MSG_DONTWAIT);
-                    }
+                // Sent upstream from this thread; the reply goes out from the thread that
+                // settles it (see `Handler::relay`).
+                let client = UdpClient {
+                    socket: socket.clone(),
+                    addr: src,
                 };
-                tracker.spawn_on(reply, &runtime);
+                handler.relay(pending, client, &runtime, tracker.token());
             }
         }
     }

@@ -7,6 +7,11 @@
 //! overall deadline: a server that fails (no answer in its share, an error reply such as
 //! SERVFAIL or REFUSED, an error without a question, a malformed reply) passes the query to
 //! the next, and when none answers better, the last error reply is relayed as it came.
+//!
+//! Two ways in: [`Upstreams::query`] from a task, and [`Upstreams::relay`], which sends the
+//! question from the caller's thread and lets the first server's pool settle it on its
+//! receiver thread ([`pool`]); only when the first server gives no usable reply does the
+//! query become a task, carrying on with [`Upstreams::query_from`] where it stands.
 
 pub mod pool;
 
@@ -151,6 +156,52 @@ impl Reply {
     }
 }
 
+/// A query relayed without a task ([`Upstreams::relay`]); the first server's pool settles it
+/// on its receiver thread, so neither method may block.
+pub trait Relayed: Send + 'static {
+    /// The question, to send and to match replies against.
+    fn question(&self) -> UpstreamQuery<'_>;
+    /// The first server's reply, usable as it is.
+    fn answered(self: Box<Self>, reply: Reply);
+    /// No usable reply from the first server (silence, an error reply, a truncated or
+    /// malformed one, a socket error): carry on from `progress` ([`Upstreams::query_from`]).
+    fn unsettled(self: Box<Self>, progress: Progress);
+}
+
+/// Where a query stands among the servers, for [`Upstreams::query_from`] to carry on.
+#[derive(Debug)]
+pub struct Progress {
+    /// The server to ask next (its index).
+    next: usize,
+    /// That server's UDP reply was truncated: ask it over TCP.
+    tcp_first: bool,
+    /// When every server's time is up.
+    deadline: std::time::Instant,
+    last_error: Option<UpstreamError>,
+    error_reply: Option<Reply>,
+}
+
+impl Progress {
+    /// Nothing asked yet.
+    fn start(deadline: std::time::Instant) -> Self {
+        Self {
+            next: 0,
+            tcp_first: false,
+            deadline,
+            last_error: None,
+            error_reply: None,
+        }
+    }
+
+    /// The first server had its turn without a usable reply.
+    fn after_first(deadline: std::time::Instant) -> Self {
+        Self {
+            next: 1,
+            ..Self::start(deadline)
+        }
+    }
+}
+
 /// The upstream servers, their sockets, and how long to wait for them.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
@@ -176,15 +227,35 @@ impl Upstreams {
     /// Asks the servers in order until one answers, within the configured timeout overall.
     /// An error reply from every server that replied at all: the last one, as it came.
     pub async fn query(&self, question: &UpstreamQuery<'_>) -> Result<Reply, UpstreamError> {
-        let deadline = Instant::now() + self.timeout;
-        let mut last_error = None;
-        let mut error_reply = None;
-        for (i, &server) in self.servers.iter().enumerate() {
+        let deadline = std::time::Instant::now() + self.timeout;
+        self.query_from(question, Progress::start(deadline)).await
+    }
+
+    /// Carries on asking from where `progress` stands (see [`Upstreams::query`]).
+    pub async fn query_from(
+        &self,
+        question: &UpstreamQuery<'_>,
+        progress: Progress,
+    ) -> Result<Reply, UpstreamError> {
+        let Progress {
+            next,
+            tcp_first,
+            deadline,
+            mut last_error,
+            mut error_reply,
+        } = progress;
+        let deadline = Instant::from_std(deadline);
+        for (i, &server) in self.servers.iter().enumerate().skip(next) {
             // Each server gets an equal share of the time that is left.
             let left = deadline.saturating_duration_since(Instant::now());
             let share = left / (self.servers.len() - i) as u32;
-            let ask = ask(server, &self.pools[i], question);
-            let received = match timeout_at(Instant::now() + share, ask).await {
+            let received = if tcp_first && i == next {
+                timeout_at(Instant::now() + share, ask_tcp(server, question)).await
+            } else {
+                let ask = ask(server, &self.pools[i], question);
+                timeout_at(Instant::now() + share, ask).await
+            };
+            let received = match received {
                 Ok(Ok(received)) => received,
                 Ok(Err(source)) => {
                     last_error = Some(UpstreamError::Io { server, source });
@@ -209,6 +280,18 @@ impl Upstreams {
             }
         }
         error_reply.ok_or_else(|| last_error.unwrap_or(UpstreamError::Timeout(self.timeout)))
+    }
+
+    /// Sends `job`'s question to the first server from this thread, without a task; the
+    /// server's pool settles it (see [`Relayed`]). Never blocks.
+    pub fn relay(&self, job: Box<dyn Relayed>) {
+        let now = std::time::Instant::now();
+        let overall = now + self.timeout;
+        let Some(first) = self.pools.first() else {
+            return job.unsettled(Progress::start(overall));
+        };
+        let first_share = now + self.timeout / self.servers.len() as u32;
+        first.relay(job, first_share, overall);
     }
 }
 
