@@ -49,9 +49,10 @@ pub const SOCKET_MAX_AGE: Duration = Duration::from_secs(30);
 /// Receive buffer for an upstream UDP reply: room for what we advertise and then some. A
 /// datagram that fills it is taken as oversized and the query is retried over TCP.
 const UDP_REPLY_BUFFER: usize = 4096;
-/// The longest the receiver sleeps with nothing due: a relayed query's deadline is never
-/// nearer than this when it is entered (see [`UdpPool::relay`]), so it is never missed.
-const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// The longest the receiver sleeps with nothing due (an idle server wakes it once a second).
+/// A relayed query whose deadline is nearer than this when it is entered wakes it (see
+/// [`UdpPool::relay`]), so no deadline is missed; with the default timeout none is.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// The receiver's wake-up token (sockets count up from 0).
 const WAKE: Token = Token(usize::MAX);
 
@@ -182,7 +183,6 @@ impl UdpPool {
     /// reply, or, should there be no usable one by `first_deadline` (or an error reply, a
     /// truncated one, a socket error), where to carry on. Never blocks.
     ///
-    /// `first_deadline` must be at least [`IDLE_WAIT`] away or the receiver is woken to see it.
     pub fn relay(&self, job: Box<dyn Relayed>, first_deadline: Instant, overall: Instant) {
         let shared = &self.shared;
         // Encoded with ID 0, which is filled in once the socket has given the query its ID.
@@ -200,11 +200,13 @@ impl UdpPool {
             Err(_) => unreachable!("register gives back the waiter it was given"),
         };
         msg[..2].copy_from_slice(&id.to_be_bytes());
+        // The receiver sleeps until the earliest deadline it knew of (at most IDLE_WAIT): wake
+        // it if this one comes sooner.
         let wake = {
             let mut deadlines = lock(&shared.deadlines);
-            let was_empty = deadlines.is_empty();
+            let earliest = deadlines.first_key_value().map(|(&(at, _), _)| at);
             deadlines.insert((first_deadline, seq), (channel.token, id));
-            was_empty && first_deadline < Instant::now() + IDLE_WAIT
+            first_deadline < earliest.unwrap_or_else(|| Instant::now() + IDLE_WAIT)
         };
         if wake {
             shared.wake();
@@ -363,7 +365,7 @@ impl Shared {
             if let Err(e) = poll.poll(&mut events, Some(wait.min(IDLE_WAIT))) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     warn!(error = %e, "upstream receiver cannot wait for replies");
-                    std::thread::sleep(IDLE_WAIT);
+                    std::thread::sleep(Duration::from_millis(10));
                 }
                 continue;
             }
@@ -743,6 +745,14 @@ mod tests {
 
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let pool = UdpPool::new(silent.local_addr().unwrap());
+        // A first query with a distant deadline starts the receiver, which then sleeps.
+        let far = Instant::now() + Duration::from_millis(1500);
+        let job = Box::new(Probe {
+            name: name_wire("far.example"),
+            done: done.clone(),
+        });
+        pool.relay(job, far, far);
+        std::thread::sleep(Duration::from_millis(50));
         let started = Instant::now();
         for i in 0..3 {
             let name = name_wire(&format!("s{i}.example"));
@@ -753,14 +763,22 @@ mod tests {
             let first = started + Duration::from_millis(10 + 100 * i);
             pool.relay(job, first, started + Duration::from_secs(2));
         }
-        for i in 0..3 {
+        for i in 0..4 {
             let r = results
                 .recv_timeout(Duration::from_secs(5))
                 .expect("handed on");
             assert_eq!(r, Err(1), "carries on with the next server");
+            let elapsed = started.elapsed();
+            let due = match i {
+                3 => far - started,
+                _ => Duration::from_millis(10 + 100 * i),
+            };
+            assert!(elapsed >= due, "not before its deadline");
+            // Well before the receiver would have woken by itself (1 s, or the far deadline):
+            // a sooner deadline wakes it.
             assert!(
-                started.elapsed() >= Duration::from_millis(10 + 100 * i),
-                "not before its deadline"
+                elapsed < due + Duration::from_millis(400),
+                "{elapsed:?} for {due:?}"
             );
         }
         assert_eq!(
