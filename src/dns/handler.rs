@@ -113,14 +113,15 @@ pub struct UdpClient {
 impl UdpClient {
     /// Sends without blocking: a full send buffer drops the reply, as the network would.
     pub fn send(&self, reply: &[u8]) {
-        let sent = SockRef::from(&*self.socket).send_to_with_flags(
-            reply,
-            &self.addr.into(),
-            libc::MSG_DONTWAIT,
-        );
-        if let Err(e) = sent {
-            debug!(dst = %self.addr, error = %e, "udp send failed");
-        }
+        send_udp(&self.socket, reply, self.addr, libc::MSG_DONTWAIT);
+    }
+}
+
+/// Sends a UDP reply; a failure is only logged (the client will ask again).
+pub fn send_udp(socket: &UdpSocket, reply: &[u8], dst: SocketAddr, flags: libc::c_int) {
+    let sent = SockRef::from(socket).send_to_with_flags(reply, &dst.into(), flags);
+    if let Err(e) = sent {
+        debug!(%dst, error = %e, "udp send failed");
     }
 }
 
@@ -323,7 +324,7 @@ impl Handler {
 
     /// Asks the upstreams for a query `begin` could not answer, from a task; a query whose
     /// question is already on its way upstream waits for that answer instead of asking again.
-    pub async fn finish(self: &Arc<Self>, pending: Box<Pending>) -> Option<Vec<u8>> {
+    pub async fn finish(self: &Arc<Self>, pending: Box<Pending>) -> Vec<u8> {
         let landing = match self.board(&pending.key) {
             Boarding::Follower(landed) => {
                 self.metrics.upstream_coalesced.inc();
@@ -335,7 +336,7 @@ impl Handler {
                 answer
             }
         };
-        Some(self.reply_to(&pending, landing))
+        self.reply_to(&pending, landing)
     }
 
     /// The reply for a query that waited on the upstreams.
@@ -357,10 +358,10 @@ impl Handler {
     }
 
     /// An upstream reply, prepared for the cache; `None` when it is malformed.
-    fn accept(&self, reply: &Reply, started: Instant) -> Landing {
+    fn accept(&self, reply: Reply, started: Instant) -> Landing {
         self.metrics
             .upstream_answered(started.elapsed().as_secs_f64());
-        Answer::from_upstream(&reply.bytes, reply.question_end, reply.layout.clone())
+        Answer::from_upstream(&reply.bytes, reply.question_end, reply.layout)
             .inspect_err(|e| debug!(server = %reply.server, error = %e, "malformed upstream reply"))
             .ok()
             .map(Arc::new)
@@ -381,7 +382,7 @@ impl Handler {
             Some(progress) => upstreams.query_from(&question, progress).await,
         };
         match result {
-            Ok(reply) => self.accept(&reply, started),
+            Ok(reply) => self.accept(reply, started),
             Err(e) => {
                 self.metrics
                     .upstream_failed(matches!(e, UpstreamError::Timeout(_)));
@@ -565,7 +566,7 @@ impl Relayed for RelayJob {
 
     fn answered(self: Box<Self>, reply: Reply) {
         let handler = self.flight.handler.clone();
-        let landing = handler.accept(&reply, self.started);
+        let landing = handler.accept(reply, self.started);
         self.flight.land(landing.clone());
         self.client.send(&handler.reply_to(&self.pending, landing));
     }

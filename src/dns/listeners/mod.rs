@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use self::connections::Connections;
-use crate::dns::handler::{Handler, Step, Transport, UdpClient};
+use crate::dns::handler::{Handler, Step, Transport, UdpClient, send_udp};
 
 pub mod connections;
 
@@ -260,13 +260,6 @@ fn serve_udp(
     }
 }
 
-fn send_udp(socket: &std::net::UdpSocket, reply: &[u8], dst: SocketAddr, flags: libc::c_int) {
-    let sent = SockRef::from(socket).send_to_with_flags(reply, &dst.into(), flags);
-    if let Err(e) = sent {
-        debug!(%dst, error = %e, "udp send failed");
-    }
-}
-
 async fn serve_tcp(
     listener: TcpListener,
     handler: Arc<Handler>,
@@ -336,10 +329,7 @@ async fn serve_connection(
         let reply = match handler.begin(&buf, peer, Transport::Tcp) {
             Step::Reply(reply) => reply,
             Step::Drop => return, // not a query: nothing sensible to say on this stream
-            Step::Forward(pending) => match handler.finish(pending).await {
-                Some(reply) => reply,
-                None => return,
-            },
+            Step::Forward(pending) => handler.finish(pending).await,
         };
         let Ok(len) = u16::try_from(reply.len()) else {
             return;

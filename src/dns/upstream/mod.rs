@@ -151,6 +151,20 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Walks a received reply (finds its records and OPT); malformed is an error.
+    fn walk(received: Received, server: SocketAddr) -> Result<Self, UpstreamError> {
+        match wire::layout(&received.bytes, received.question_end) {
+            Ok(layout) => Ok(Self {
+                bytes: received.bytes,
+                question_end: received.question_end,
+                layout,
+                server,
+            }),
+            Err(source) => Err(UpstreamError::Malformed { server, source }),
+        }
+    }
+
+    /// An error reply (FORMERR, SERVFAIL, NOTIMP, REFUSED): the next server is asked.
     fn is_error(&self) -> bool {
         is_error_rcode(wire::rcode(&self.bytes))
     }
@@ -263,20 +277,10 @@ impl Upstreams {
                 }
                 Err(_) => continue,
             };
-            match wire::layout(&received.bytes, received.question_end) {
-                Ok(layout) => {
-                    let reply = Reply {
-                        bytes: received.bytes,
-                        question_end: received.question_end,
-                        layout,
-                        server,
-                    };
-                    if !reply.is_error() {
-                        return Ok(reply);
-                    }
-                    error_reply = Some(reply);
-                }
-                Err(source) => last_error = Some(UpstreamError::Malformed { server, source }),
+            match Reply::walk(received, server) {
+                Ok(reply) if !reply.is_error() => return Ok(reply),
+                Ok(reply) => error_reply = Some(reply),
+                Err(e) => last_error = Some(e),
             }
         }
         error_reply.ok_or_else(|| last_error.unwrap_or(UpstreamError::Timeout(self.timeout)))

@@ -182,7 +182,6 @@ impl UdpPool {
     /// Sends `job`'s question and leaves the rest to the receiver thread: the job is told the
     /// reply, or, should there be no usable one by `first_deadline` (or an error reply, a
     /// truncated one, a socket error), where to carry on. Never blocks.
-    ///
     pub fn relay(&self, job: Box<dyn Relayed>, first_deadline: Instant, overall: Instant) {
         let shared = &self.shared;
         // Encoded with ID 0, which is filled in once the socket has given the query its ID.
@@ -213,11 +212,10 @@ impl UdpPool {
         }
         if let Err(e) = channel.socket.send(&msg) {
             // Take it back (unless it was settled meanwhile) and say where to carry on.
-            if let Some(waiter) = channel.take(id, Some(seq)) {
+            if let Some(Waiter::Relay { job, .. }) = channel.take(id, Some(seq)) {
                 shared.closed_if_drained(&channel);
-                if let Some((job, overall)) = shared.unschedule(waiter) {
-                    job.unsettled(shared.failed(e, overall));
-                }
+                shared.unschedule(first_deadline, seq);
+                job.unsettled(shared.failed(e, overall));
             }
         }
     }
@@ -430,10 +428,14 @@ impl Shared {
                 };
                 let _ = deliver.send(delivery);
             }
-            relayed @ Waiter::Relay { .. } => {
-                if let Some((job, overall)) = self.unschedule(relayed) {
-                    self.settle(job, overall, datagram, filled_buffer, matched);
-                }
+            Waiter::Relay {
+                job,
+                seq,
+                first_deadline,
+                overall,
+            } => {
+                self.unschedule(first_deadline, seq);
+                self.settle(job, overall, datagram, filled_buffer, matched);
             }
         }
     }
@@ -448,7 +450,6 @@ impl Shared {
         filled_buffer: bool,
         matched: Match,
     ) {
-        let server = self.server;
         let q = match matched {
             Match::Reply(q) => q,
             Match::ErrorWithoutQuestion(rcode) => {
@@ -463,25 +464,18 @@ impl Shared {
                 ..Progress::after_first(overall)
             });
         }
-        match wire::layout(datagram, q.end()) {
-            Ok(layout) => {
-                let reply = Reply {
-                    bytes: datagram.to_vec(),
-                    question_end: q.end(),
-                    layout,
-                    server,
-                };
-                if reply.is_error() {
-                    job.unsettled(Progress {
-                        error_reply: Some(reply),
-                        ..Progress::after_first(overall)
-                    })
-                } else {
-                    job.answered(reply)
-                }
-            }
-            Err(source) => job.unsettled(Progress {
-                last_error: Some(UpstreamError::Malformed { server, source }),
+        let received = Received {
+            bytes: datagram.to_vec(),
+            question_end: q.end(),
+        };
+        match Reply::walk(received, self.server) {
+            Ok(reply) if !reply.is_error() => job.answered(reply),
+            Ok(reply) => job.unsettled(Progress {
+                error_reply: Some(reply),
+                ..Progress::after_first(overall)
+            }),
+            Err(e) => job.unsettled(Progress {
+                last_error: Some(e),
                 ..Progress::after_first(overall)
             }),
         }
@@ -501,29 +495,22 @@ impl Shared {
                 Waiter::Task { deliver, .. } => {
                     let _ = deliver.send(Err(error));
                 }
-                relayed @ Waiter::Relay { .. } => {
-                    if let Some((job, overall)) = self.unschedule(relayed) {
-                        job.unsettled(self.failed(error, overall));
-                    }
+                Waiter::Relay {
+                    job,
+                    seq,
+                    first_deadline,
+                    overall,
+                } => {
+                    self.unschedule(first_deadline, seq);
+                    job.unsettled(self.failed(error, overall));
                 }
             }
         }
     }
 
-    /// Takes a relayed query's deadline out of the schedule; gives back what to settle it with.
-    fn unschedule(&self, waiter: Waiter) -> Option<(Box<dyn Relayed>, Instant)> {
-        match waiter {
-            Waiter::Relay {
-                job,
-                seq,
-                first_deadline,
-                overall,
-            } => {
-                lock(&self.deadlines).remove(&(first_deadline, seq));
-                Some((job, overall))
-            }
-            Waiter::Task { .. } => None,
-        }
+    /// Takes a settled relayed query's deadline out of the schedule.
+    fn unschedule(&self, first_deadline: Instant, seq: u64) {
+        lock(&self.deadlines).remove(&(first_deadline, seq));
     }
 
     /// Relayed queries whose first server did not answer in its share: the next server's turn.
