@@ -25,9 +25,10 @@ pub type Key = Box<[u8]>;
 
 /// Builds a cache key.
 pub fn key(qname_wire: &[u8], qtype: u16, qclass: u16, flags: u8) -> Key {
-    let mut k = vec![0; qname_wire.len()];
-    wire::lowercase_into(&mut k, qname_wire);
-    k.reserve_exact(5);
+    // One allocation, of the exact size (so `into_boxed_slice` does not reallocate).
+    let mut k = Vec::with_capacity(qname_wire.len() + 5);
+    k.extend_from_slice(qname_wire);
+    k.make_ascii_lowercase();
     k.extend_from_slice(&qtype.to_be_bytes());
     k.extend_from_slice(&qclass.to_be_bytes());
     k.push(flags);

@@ -334,3 +334,79 @@ async fn reloaded_overrides_are_answered_when_the_reload_returns() {
     }
     assert!(up.seen().iter().all(|s| !s.name.ends_with("example.test")));
 }
+
+/// Queries that queue up are read and answered several at a time (recvmmsg/sendmmsg): each
+/// must still get exactly its own answer, whatever mix of overrides, forwarded names and
+/// garbage arrives together, from several clients at once.
+#[tokio::test]
+async fn a_burst_from_several_clients_gets_one_right_answer_per_query() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "fwd.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.5")],
+            ttl: 60,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, ONE)).await;
+    // Plain blocking sockets, off the runtime that runs the server and the upstream.
+    tokio::task::spawn_blocking(move || burst(addr))
+        .await
+        .unwrap();
+}
+
+fn burst(addr: SocketAddr) {
+    let clients: Vec<std::net::UdpSocket> = (0..4)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    // 4 clients x 40 queries, sent back to back without waiting: IDs say who asked what.
+    for round in 0..40u16 {
+        for (c, socket) in clients.iter().enumerate() {
+            let id = round * 4 + c as u16;
+            let name = if id.is_multiple_of(2) {
+                NAME
+            } else {
+                "fwd.example.test."
+            };
+            let mut msg = query_msg(name, RecordType::A, None);
+            msg.metadata.id = id;
+            socket.send_to(&msg.to_vec().unwrap(), addr).unwrap();
+            if round % 10 == 0 {
+                socket.send_to(b"not dns", addr).unwrap(); // dropped, never answered
+            }
+        }
+    }
+    for (c, socket) in clients.into_iter().enumerate() {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut buf = [0u8; 1232];
+        while seen.len() < 40 {
+            let (n, from) = socket.recv_from(&mut buf).expect("every query answered");
+            assert_eq!(from, addr);
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            let id = reply.metadata.id;
+            assert_eq!(
+                id as usize % 4,
+                c,
+                "client {c} got another client's answer {id}"
+            );
+            let want = if id.is_multiple_of(2) {
+                "10.1.0.10"
+            } else {
+                "192.0.2.5"
+            };
+            assert_eq!(ipv4s(&reply), vec![ip(want)], "answer to query {id}");
+            assert!(seen.insert(id), "query {id} answered twice");
+        }
+        // Nothing more: no second answer, and nothing for the garbage.
+        socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        assert!(
+            socket.recv_from(&mut buf).is_err(),
+            "client {c}: an extra reply"
+        );
+    }
+}

@@ -22,8 +22,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use self::connections::Connections;
-use crate::dns::handler::{Handler, Step, Transport, UdpClient, send_udp};
+use crate::dns::handler::{Handler, Step, Transport, UdpClient};
 
+mod batch;
 pub mod connections;
 
 /// Why the listeners could not start.
@@ -222,7 +223,8 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 ///
 /// A blocking receive costs one system call per query, where an async one costs a failed
 /// receive, a readiness wait and a second receive: at a steady rate that is most of the CPU an
-/// override or cache hit takes. Queries that must go upstream are sent from here too.
+/// override or cache hit takes. Queries that queue up are read, and answered, in batches
+/// ([`batch`]). Queries that must go upstream are sent from here too.
 fn serve_udp(
     socket: Arc<std::net::UdpSocket>,
     handler: Arc<Handler>,
@@ -230,11 +232,11 @@ fn serve_udp(
     tracker: TaskTracker,
     runtime: Handle,
 ) {
-    // One receive buffer per socket: the largest datagram there can be.
-    let mut buf = vec![0u8; 65_535];
+    let mut receiver = batch::Receiver::new();
+    let mut replies = batch::Sender::default();
     while !shutdown.is_cancelled() {
-        let (len, src) = match socket.recv_from(&mut buf) {
-            Ok(r) => r,
+        let count = match receiver.recv(&socket) {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 debug!(error = %e, "udp receive failed");
@@ -243,20 +245,26 @@ fn serve_udp(
                 continue;
             }
         };
-        match handler.begin(&buf[..len], src, Transport::Udp) {
-            // This thread may block on a full send buffer; it has nothing else to do.
-            Step::Reply(reply) => send_udp(&socket, &reply, src, 0),
-            Step::Drop => {}
-            Step::Forward(pending) => {
-                // Sent upstream from this thread; the reply goes out from the thread that
-                // settles it (see `Handler::relay`).
-                let client = UdpClient {
-                    socket: socket.clone(),
-                    addr: src,
-                };
-                handler.relay(pending, client, &runtime, tracker.token());
+        for i in 0..count {
+            let Some((query, src)) = receiver.get(i) else {
+                continue;
+            };
+            match handler.begin(query, src, Transport::Udp) {
+                Step::Reply(reply) => replies.push(&socket, reply, src),
+                Step::Drop => {}
+                Step::Forward(pending) => {
+                    // Sent upstream from this thread; the reply goes out from the thread that
+                    // settles it (see `Handler::relay`).
+                    let client = UdpClient {
+                        socket: socket.clone(),
+                        addr: src,
+                    };
+                    handler.relay(pending, client, &runtime, tracker.token());
+                }
             }
         }
+        // This thread may block on a full send buffer; it has nothing else to do.
+        replies.flush(&socket);
     }
 }
 
