@@ -121,8 +121,9 @@ def server_commands(work, binary, discovery=None):
     source = ""
     if discovery:
         url, vpc = discovery
+        # No probes: moto's ENI addresses are not hosts of this machine.
         source = (f'[[source]]\nregion = "ap-southeast-2"\nvpc_id = "{vpc}"\nservices = ["*"]\n'
-                  f'endpoint_url = "{url}"\n')
+                  f'endpoint_url = "{url}"\nhealth_check = false\n')
     open(bl, "w").write(
         f'[dns]\nlisten = ["127.0.0.1:{port["bedrock-link"]}"]\n'
         f'[upstream]\nservers = ["127.0.0.1:{UPSTREAM_PORT}"]\ncache_size = 10000\n'

@@ -22,10 +22,10 @@ fn table(n: usize) -> RecordTable {
             parse_override_name(&format!("service-{i}.ap-southeast-2.amazonaws.com")).unwrap();
         t.insert(
             &name,
-            Addresses {
-                ipv4: vec![Ipv4Addr::new(10, 1, 0, 10), Ipv4Addr::new(10, 1, 1, 10)],
-                ipv6: vec![],
-            },
+            Addresses::new(
+                vec![Ipv4Addr::new(10, 1, 0, 10), Ipv4Addr::new(10, 1, 1, 10)],
+                vec![],
+            ),
         );
     }
     t.add_scope(Scope::new("ap-southeast-2", &["bedrock*".to_string()], &[]));

@@ -44,7 +44,7 @@ fn main() {
         let ipv4 = (0..ips)
             .map(|k| Ipv4Addr::new(10, 20, k as u8, i as u8))
             .collect();
-        table.insert(name, Addresses { ipv4, ipv6: vec![] });
+        table.insert(name, Addresses::new(ipv4, vec![]));
     }
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     println!(

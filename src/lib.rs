@@ -12,6 +12,7 @@
 //! | [`config`] | the TOML file: shape ([`config::file`]), validation, names, errors with file/line/key; command-line [`config::Flags`] |
 //! | [`discovery`] | EC2 discovery per `[[source]]` (feature `aws`): passes, refresh, backoff, staleness; a source is a [`zone::publisher::Feed`]; the AWS client's own DNS |
 //! | [`zone`] | our names: the immutable [`zone::table::RecordTable`] and its PHZ-equivalent lookup, the [`zone::scope`] sources claim, the single writer that publishes the table ([`zone::publisher::TablePublisher`]) |
+//! | [`health`] | TCP probes of the endpoints' addresses; the table leaves out those that are down |
 //! | [`dns`] | the query path: [`dns::listeners`], [`dns::handler`], [`dns::request`], [`dns::response`], [`dns::wire`], [`dns::cache`], [`dns::upstream`], [`dns::ratelimit`] |
 //! | [`serve`] | the daemon: start, SIGHUP reload, SIGTERM drain; [`serve::admin`] (`/healthz`, `/readyz`, `/metrics`) |
 //! | [`cli`] | command line, exit codes, output; logging; `doctor` and `phz plan` (feature `aws`, as the binary) |
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod dns;
+pub mod health;
 pub mod metrics;
 pub mod serve;
 pub mod sync;

@@ -82,6 +82,13 @@ pub struct Metrics {
     discovery_records: Family<SourceLabels, Gauge>,
     discovery_stale: Family<SourceLabels, Gauge>,
     discovery_errors: Family<SourceLabels, Counter>,
+    endpoint_up: Family<SourceLabels, Gauge>,
+    endpoint_last_change: Family<SourceLabels, FloatGauge>,
+    health_probes: Family<Labels, Counter>,
+    /// Answers given with every address of a family because all of them were down.
+    pub health_fallback_answers: Counter,
+    /// Names (per family) whose every probed address is down, answered with all of them.
+    pub health_all_down_names: Gauge,
 }
 
 impl Default for Metrics {
@@ -182,8 +189,44 @@ impl Metrics {
             discovery_errors.clone(),
         );
 
+        let endpoint_up = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "endpoint_up",
+            "1 while a probed endpoint address accepts connections, 0 while it is left out of answers",
+            endpoint_up.clone(),
+        );
+        let endpoint_last_change = Family::<SourceLabels, FloatGauge>::default();
+        registry.register(
+            "endpoint_last_change_timestamp_seconds",
+            "Unix time a probed address was last marked up or down (or first probed)",
+            endpoint_last_change.clone(),
+        );
+        let health_probes = Family::<Labels, Counter>::default();
+        registry.register(
+            "health_probes",
+            "TCP connect probes of endpoint addresses by result",
+            health_probes.clone(),
+        );
+        let health_fallback_answers = Counter::default();
+        registry.register(
+            "health_fallback_answers",
+            "Answers that carry every address of a name because all of them were down",
+            health_fallback_answers.clone(),
+        );
+        let health_all_down_names = Gauge::default();
+        registry.register(
+            "health_all_down_names",
+            "Names (per address family) whose every address is down, answered with all of them",
+            health_all_down_names.clone(),
+        );
+
         Self {
             registry,
+            endpoint_up,
+            endpoint_last_change,
+            health_probes,
+            health_fallback_answers,
+            health_all_down_names,
             discovery_last_success,
             discovery_duration,
             discovery_records,
@@ -249,10 +292,40 @@ impl Metrics {
             .set(i64::from(stale));
     }
 
+    /// A probed address's state (`port`: the probe's).
+    pub fn endpoint_state(&self, address: std::net::SocketAddr, up: bool, unix_time: f64) {
+        let labels = endpoint_labels(address);
+        self.endpoint_up.get_or_create(&labels).set(i64::from(up));
+        self.endpoint_last_change
+            .get_or_create(&labels)
+            .set(unix_time);
+    }
+
+    /// An address no longer probed: its series go away.
+    pub fn endpoint_removed(&self, address: std::net::SocketAddr) {
+        let labels = endpoint_labels(address);
+        self.endpoint_up.remove(&labels);
+        self.endpoint_last_change.remove(&labels);
+    }
+
+    pub fn health_probed(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.health_probes
+            .get_or_create(&vec![("result", result)])
+            .inc();
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+fn endpoint_labels(address: std::net::SocketAddr) -> SourceLabels {
+    vec![
+        ("address", address.ip().to_string()),
+        ("port", address.port().to_string()),
+    ]
 }

@@ -34,7 +34,7 @@ fn handler() -> &'static Handler {
         let config = Config::from_toml(CONFIG, Path::new("fuzz.toml"), &Flags::default())
             .expect("fuzz config");
         let metrics = Arc::new(Metrics::new());
-        let zone = Arc::new(TablePublisher::new(config.statics.clone(), Vec::new(), metrics.clone()));
+        let zone = Arc::new(TablePublisher::new(config.statics.clone(), Vec::new(), config.health, metrics.clone()));
         Handler::new(config, metrics, zone)
     })
 }

@@ -1,8 +1,10 @@
 //! `bedrock-link doctor`: checks a live setup end to end and says what to fix.
 //!
 //! In order: the EC2 API answers and permits each source; each source has available
-//! endpoints with addresses; every hostname resolves through the resolver to exactly the
-//! expected private IPs; each IP accepts TCP on the endpoint port; each upstream answers.
+//! endpoints with addresses; each IP accepts TCP on the endpoint port (its health check's
+//! port, for names with one); every hostname resolves through the resolver to exactly the
+//! expected private IPs (for a name with a health check: those that accept connections, or
+//! all when none does); each upstream answers.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -63,6 +65,8 @@ pub struct Options {
 struct Expected {
     name: String,
     ipv4: BTreeSet<Ipv4Addr>,
+    /// The port its addresses are probed on, if the resolver leaves out those that are down.
+    health_check: Option<u16>,
 }
 
 /// Runs every check for `config`.
@@ -82,6 +86,7 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
         .map(|s| Expected {
             name: probe_name(&s.name.to_string()),
             ipv4: s.ipv4.iter().copied().collect(),
+            health_check: s.health_check,
         })
         .collect();
 
@@ -101,6 +106,7 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
                         expected.push(Expected {
                             name: probe_name(name),
                             ipv4: ipv4.iter().copied().collect(),
+                            health_check: source.health_check,
                         });
                     }
                 }
@@ -111,23 +117,46 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
     let resolver = options
         .resolver
         .unwrap_or_else(|| local_address(config.listen[0]));
-    for e in &expected {
-        checks.push(resolve_check(resolver, e, options.timeout).await);
-    }
+    // Connections first: a name with a health check must resolve to its addresses that
+    // accept one (or to all, when none does), as the resolver answers.
+    let mut refused: BTreeSet<SocketAddr> = BTreeSet::new();
     if !options.no_connect {
-        let ips: BTreeSet<Ipv4Addr> = expected
+        let targets: BTreeSet<SocketAddr> = expected
             .iter()
-            .flat_map(|e| e.ipv4.iter().copied())
+            .flat_map(|e| {
+                let port = e.health_check.unwrap_or(options.port);
+                e.ipv4
+                    .iter()
+                    .map(move |&ip| SocketAddr::new(IpAddr::V4(ip), port))
+            })
             .collect();
-        for ip in ips {
-            checks.push(
-                connect_check(
-                    SocketAddr::new(IpAddr::V4(ip), options.port),
-                    options.timeout,
-                )
-                .await,
-            );
+        for target in targets {
+            let check = connect_check(target, options.timeout).await;
+            if !check.ok {
+                refused.insert(target);
+            }
+            checks.push(check);
         }
+    }
+    for e in &expected {
+        let answer = match e.health_check {
+            None => Answer::All,
+            Some(_) if options.no_connect => Answer::AnySubset,
+            Some(port) => {
+                let up: BTreeSet<Ipv4Addr> = e
+                    .ipv4
+                    .iter()
+                    .copied()
+                    .filter(|&ip| !refused.contains(&SocketAddr::new(IpAddr::V4(ip), port)))
+                    .collect();
+                if up.is_empty() {
+                    Answer::All
+                } else {
+                    Answer::Exactly(up)
+                }
+            }
+        };
+        checks.push(resolve_check(resolver, e, &answer, options.timeout).await);
     }
     for &upstream in &config.upstreams {
         checks.push(upstream_check(upstream, options.timeout).await);
@@ -217,7 +246,22 @@ fn endpoints_check(
     }
 }
 
-async fn resolve_check(resolver: SocketAddr, e: &Expected, wait: Duration) -> Check {
+/// What a name's answer must hold.
+enum Answer {
+    /// Every address (no health check, or every address is down).
+    All,
+    /// These: the addresses that accept connections.
+    Exactly(BTreeSet<Ipv4Addr>),
+    /// Some of the addresses, not none (health checked, but not probed here: --no-connect).
+    AnySubset,
+}
+
+async fn resolve_check(
+    resolver: SocketAddr,
+    e: &Expected,
+    answer: &Answer,
+    wait: Duration,
+) -> Check {
     let check = format!("resolve {}", e.name);
     let mut wire = Vec::new();
     for label in e.name.split('.').filter(|l| !l.is_empty()) {
@@ -248,8 +292,26 @@ async fn resolve_check(resolver: SocketAddr, e: &Expected, wait: Duration) -> Ch
         })
         .collect();
     let rcode = msg.metadata.response_code;
-    if rcode == ResponseCode::NoError && got == e.ipv4 {
-        return Check::pass(check, format!("{} via {resolver}", join(&got)));
+    let expected = match answer {
+        Answer::Exactly(up) => up,
+        Answer::All | Answer::AnySubset => &e.ipv4,
+    };
+    let right = match answer {
+        Answer::AnySubset => !got.is_empty() && got.is_subset(&e.ipv4),
+        _ => got == *expected,
+    };
+    if rcode == ResponseCode::NoError && right {
+        let left_out: BTreeSet<Ipv4Addr> = e.ipv4.difference(&got).copied().collect();
+        let detail = if left_out.is_empty() {
+            format!("{} via {resolver}", join(&got))
+        } else {
+            format!(
+                "{} via {resolver} ({} left out: refusing connections)",
+                join(&got),
+                join(&left_out)
+            )
+        };
+        return Check::pass(check, detail);
     }
     let public: Vec<String> = got
         .iter()
@@ -259,7 +321,7 @@ async fn resolve_check(resolver: SocketAddr, e: &Expected, wait: Duration) -> Ch
     let detail = format!(
         "{rcode} {} from {resolver}; expected {}",
         join(&got),
-        join(&e.ipv4)
+        join(expected)
     );
     let fix = if !public.is_empty() {
         format!(

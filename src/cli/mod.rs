@@ -64,7 +64,7 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Run one discovery pass over every [[source]] and print what EC2 holds.
-    Discover(DiscoverArgs),
+    Discover(DiscoverCommand),
     /// Route 53 private hosted zone mode (the Terraform fallback).
     #[command(subcommand)]
     Phz(PhzCommand),
@@ -104,6 +104,16 @@ struct DoctorArgs {
 enum PhzCommand {
     /// Print the zones and records PHZ mode would create for this configuration.
     Plan(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+struct DiscoverCommand {
+    #[command(flatten)]
+    args: DiscoverArgs,
+    /// Also connect to each address of sources with health_check on its health_check_port,
+    /// as the resolver's probes do, and show whether it accepts (run it from the app VPC).
+    #[arg(long)]
+    probe: bool,
 }
 
 #[derive(Debug, Args)]
@@ -218,7 +228,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Config(ConfigCommand::Check { path }) => check(&path),
         Command::Dns(DnsCommand::Serve(args)) => dns_serve(args),
-        Command::Discover(args) => discover(args),
+        Command::Discover(command) => discover(command),
         Command::Phz(PhzCommand::Plan(args)) => phz_plan(args),
         Command::Healthcheck { url } => healthcheck(&url),
         Command::Doctor(args) => doctor(args),
@@ -294,21 +304,47 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     Ok(())
 }
 
-fn discover(args: DiscoverArgs) -> Result<(), Failure> {
+fn discover(command: DiscoverCommand) -> Result<(), Failure> {
+    let args = command.args;
     let config =
         Config::load(&args.config, &endpoint_flag(&args.endpoint_url)).map_err(Failure::config)?;
     if config.sources.is_empty() {
         let m = format!("{}: no [[source]] to discover", args.config.display());
         return Err(Failure::config(m));
     }
-    let rows: Vec<discovery::Row> = snapshots(&config)?
-        .iter()
-        .flat_map(|(region, snapshot)| snapshot.rows(region))
-        .collect();
+    let snapshots = snapshots(&config)?;
+    let mut rows: Vec<discovery::Row> = Vec::new();
+    // The probe port of each row's source (`discover_once` keeps the sources' order).
+    let mut ports: Vec<Option<u16>> = Vec::new();
+    for ((region, snapshot), source) in snapshots.iter().zip(&config.sources) {
+        for row in snapshot.rows(region) {
+            rows.push(row);
+            ports.push(source.health_check);
+        }
+    }
+    let health = if command.probe {
+        Some(probe_rows(&rows, &ports, config.health)?)
+    } else {
+        None
+    };
     match args.output {
-        Output::Json => print_json(&rows)?,
+        Output::Json => match &health {
+            None => print_json(&rows)?,
+            Some(health) => {
+                let probed: Vec<serde_json::Value> = rows
+                    .iter()
+                    .zip(health)
+                    .map(|(row, h)| {
+                        let mut v = serde_json::to_value(row).expect("a row is plain data");
+                        v["health"] = serde_json::to_value(h).expect("plain data");
+                        v
+                    })
+                    .collect();
+                print_json(&probed)?
+            }
+        },
         Output::Table => {
-            let cells = rows.iter().map(|r| {
+            let base = |r: &discovery::Row| {
                 [
                     r.name.clone(),
                     discovery::services::short_name(&r.service, &r.region).to_string(),
@@ -317,14 +353,105 @@ fn discover(args: DiscoverArgs) -> Result<(), Failure> {
                     join(&r.ipv4),
                     join(&r.ipv6),
                 ]
-            });
-            print_table(
-                ["NAME", "SERVICE", "ENDPOINT", "STATE", "IPV4", "IPV6"],
-                cells,
-            );
+            };
+            const HEADER: [&str; 6] = ["NAME", "SERVICE", "ENDPOINT", "STATE", "IPV4", "IPV6"];
+            match &health {
+                None => print_table(HEADER, rows.iter().map(base)),
+                Some(health) => {
+                    let [a, b, c, d, e, f] = HEADER;
+                    let cells = rows.iter().zip(health).map(|(r, h)| {
+                        let [a, b, c, d, e, f] = base(r);
+                        [a, b, c, d, e, f, health_cell(h)]
+                    });
+                    print_table([a, b, c, d, e, f, "HEALTH"], cells);
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// One address probed by `discover --probe`: `"up"`, or `"down: why"`.
+type Probed = std::collections::BTreeMap<String, String>;
+
+/// Probes every address of every row whose source has a health check (each address and
+/// port once, at most `max_in_flight` at a time).
+fn probe_rows(
+    rows: &[discovery::Row],
+    ports: &[Option<u16>],
+    settings: crate::config::HealthSettings,
+) -> Result<Vec<Option<Probed>>, Failure> {
+    use std::collections::{BTreeSet, HashMap};
+    use std::net::{IpAddr, SocketAddr};
+    let targets: BTreeSet<SocketAddr> = rows
+        .iter()
+        .zip(ports)
+        .filter_map(|(r, port)| port.map(|p| (r, p)))
+        .flat_map(|(r, port)| {
+            let v4 = r.ipv4.iter().map(|&a| IpAddr::from(a));
+            let v6 = r.ipv6.iter().map(|&a| IpAddr::from(a));
+            v4.chain(v6).map(move |ip| SocketAddr::new(ip, port))
+        })
+        .collect();
+    let results: HashMap<SocketAddr, Result<(), String>> = runtime(false)?.block_on(async {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
+        let mut probes = tokio::task::JoinSet::new();
+        for target in targets {
+            let permits = permits.clone();
+            probes.spawn(async move {
+                let _permit = permits.acquire().await;
+                (target, crate::health::probe(target, settings.timeout).await)
+            });
+        }
+        let mut results = HashMap::new();
+        while let Some(done) = probes.join_next().await {
+            let (target, result) = done.expect("a probe does not panic");
+            results.insert(target, result);
+        }
+        results
+    });
+    Ok(rows
+        .iter()
+        .zip(ports)
+        .map(|(r, port)| {
+            let port = (*port)?;
+            let v4 = r.ipv4.iter().map(|&a| IpAddr::from(a));
+            let v6 = r.ipv6.iter().map(|&a| IpAddr::from(a));
+            let probed = v4
+                .chain(v6)
+                .map(|ip| {
+                    let target = SocketAddr::new(ip, port);
+                    let state = match &results[&target] {
+                        Ok(()) => "up".to_string(),
+                        Err(e) => format!("down: {e}"),
+                    };
+                    (target.to_string(), state)
+                })
+                .collect();
+            Some(probed)
+        })
+        .collect())
+}
+
+fn health_cell(probed: &Option<Probed>) -> String {
+    let Some(probed) = probed else {
+        return "not checked".into();
+    };
+    let down: Vec<&str> = probed
+        .iter()
+        .filter(|(_, state)| *state != "up")
+        .map(|(target, _)| target.as_str())
+        .collect();
+    if down.is_empty() {
+        format!("{} up", probed.len())
+    } else {
+        format!(
+            "{}/{} up; down: {}",
+            probed.len() - down.len(),
+            probed.len(),
+            down.join(", ")
+        )
+    }
 }
 
 fn phz_plan(args: DiscoverArgs) -> Result<(), Failure> {

@@ -32,6 +32,8 @@ pub struct FileConfig {
     #[serde(default, rename = "source")]
     pub sources: Vec<Spanned<SourceSection>>,
     pub admin: Option<AdminSection>,
+    #[serde(default)]
+    pub health: HealthSection,
 }
 
 /// `[dns]`: the listening side.
@@ -128,6 +130,11 @@ pub struct StaticSection {
     pub ipv4: Vec<Ipv4Addr>,
     #[serde(default)]
     pub ipv6: Vec<Ipv6Addr>,
+    /// Probe the addresses and leave out those that refuse (off: they are fixed on purpose).
+    #[serde(default)]
+    pub health_check: bool,
+    #[serde(default = "default_health_check_port")]
+    pub health_check_port: Spanned<u16>,
 }
 
 /// `[[source]]`: EC2 discovery of interface endpoints.
@@ -148,6 +155,45 @@ pub struct SourceSection {
     pub refresh: Duration,
     #[serde(default = "default_max_stale", with = "humantime_serde")]
     pub max_stale: Duration,
+    /// Probe the endpoints' addresses and leave out those that refuse (on by default).
+    #[serde(default = "default_true")]
+    pub health_check: bool,
+    #[serde(default = "default_health_check_port")]
+    pub health_check_port: Spanned<u16>,
+}
+
+/// `[health]`: how the addresses of names with `health_check` are probed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    /// Time between two probes of one address (each wait is jittered by up to 10%).
+    #[serde(default = "default_health_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// A probe that has not connected in this long has failed.
+    #[serde(default = "default_health_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive failed probes that take an address out of answers.
+    #[serde(default = "default_down_after")]
+    pub down_after: Spanned<u32>,
+    /// Consecutive good probes that bring it back.
+    #[serde(default = "default_up_after")]
+    pub up_after: Spanned<u32>,
+    /// Probes in flight at once, across all addresses.
+    #[serde(default = "default_max_probes")]
+    pub max_in_flight: Spanned<usize>,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        let d = super::HealthSettings::default();
+        Self {
+            interval: d.interval,
+            timeout: d.timeout,
+            down_after: unplaced(d.down_after),
+            up_after: unplaced(d.up_after),
+            max_in_flight: unplaced(d.max_in_flight),
+        }
+    }
 }
 
 /// `[admin]`: the HTTP health and metrics listener.
@@ -229,4 +275,25 @@ fn default_refresh() -> Duration {
 }
 fn default_max_stale() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_health_check_port() -> Spanned<u16> {
+    unplaced(443)
+}
+fn default_health_interval() -> Duration {
+    super::HealthSettings::default().interval
+}
+fn default_health_timeout() -> Duration {
+    super::HealthSettings::default().timeout
+}
+fn default_down_after() -> Spanned<u32> {
+    unplaced(super::HealthSettings::default().down_after)
+}
+fn default_up_after() -> Spanned<u32> {
+    unplaced(super::HealthSettings::default().up_after)
+}
+fn default_max_probes() -> Spanned<usize> {
+    unplaced(super::HealthSettings::default().max_in_flight)
 }

@@ -41,6 +41,31 @@ pub struct StaticOverride {
     pub name: Name,
     pub ipv4: Vec<Ipv4Addr>,
     pub ipv6: Vec<Ipv6Addr>,
+    /// The port its addresses are probed on; `None`: not probed.
+    pub health_check: Option<u16>,
+}
+
+/// How addresses are probed (`[health]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub down_after: u32,
+    pub up_after: u32,
+    pub max_in_flight: usize,
+}
+
+impl Default for HealthSettings {
+    /// The defaults of `[health]`.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            down_after: 3,
+            up_after: 2,
+            max_in_flight: 64,
+        }
+    }
 }
 
 /// One validated `[[source]]`: where to discover endpoints and which services to serve.
@@ -57,6 +82,8 @@ pub struct SourceConfig {
     pub endpoint_url: Option<String>,
     pub refresh: Duration,
     pub max_stale: Duration,
+    /// The port the endpoints' addresses are probed on; `None`: not probed.
+    pub health_check: Option<u16>,
 }
 
 impl SourceConfig {
@@ -90,6 +117,7 @@ pub struct Config {
     pub statics: Vec<StaticOverride>,
     pub sources: Vec<SourceConfig>,
     pub admin_listen: Option<SocketAddr>,
+    pub health: HealthSettings,
 }
 
 /// Values given on the command line; each replaces the file's value when present.

@@ -242,3 +242,40 @@ fn override_names() {
     assert!(parse_override_name("a..b").is_err());
     assert!(parse_override_name("bad name.com").is_err());
 }
+
+#[test]
+fn health_checks_are_on_for_sources_off_for_statics_and_checked_when_given() {
+    let src = "[[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0a\"\n";
+    let st = "[[static]]\nname = \"a.example.test\"\nipv4 = [\"10.0.0.1\"]\n";
+    let c = load(&format!("{src}{st}")).unwrap();
+    assert_eq!(c.sources[0].health_check, Some(443));
+    assert_eq!(c.statics[0].health_check, None);
+    assert_eq!(c.health, HealthSettings::default());
+    let c = load(&format!(
+        "{src}health_check = false\n{st}health_check = true\nhealth_check_port = 8443\n"
+    ))
+    .unwrap();
+    assert_eq!(c.sources[0].health_check, None);
+    assert_eq!(c.statics[0].health_check, Some(8443));
+
+    let e = load(&format!("{st}health_check_port = 0\n")).unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.position.map(|p| p.0)),
+        ("static[0].health_check_port", Some(4))
+    );
+    let e = load(&format!("{src}health_check_port = 0\n")).unwrap_err();
+    assert_eq!(e.key, "source[0].health_check_port");
+    for (bad, key) in [
+        ("interval = \"500ms\"", "health.interval"),
+        ("interval = \"2h\"", "health.interval"),
+        ("timeout = \"5s\"", "health.timeout"),
+        ("down_after = 0", "health.down_after"),
+        ("up_after = 11", "health.up_after"),
+        ("max_in_flight = 0", "health.max_in_flight"),
+    ] {
+        let e = load(&format!("[health]\n{bad}\n")).unwrap_err();
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+    let e = load("[health]\nretries = 3\n").unwrap_err();
+    assert!(e.to_string().contains("retries"), "{e}");
+}

@@ -8,9 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::error::{ConfigError, line_col};
-use super::file::{AdminSection, FileConfig, SourceSection, place, unplaced};
+use super::file::{AdminSection, FileConfig, HealthSection, SourceSection, place, unplaced};
 use super::names::{is_region, parse_override_name};
-use super::{Config, Flags, Rate, SourceConfig, StaticOverride, VPC_RESOLVER};
+use super::{Config, Flags, HealthSettings, Rate, SourceConfig, StaticOverride, VPC_RESOLVER};
 
 /// Checks one `[[source]]`; the error names the key within it.
 fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, String)> {
@@ -73,6 +73,9 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
     if s.max_stale < s.refresh {
         return Err(("max_stale", "must be at least as long as refresh".into()));
     }
+    if *s.health_check_port.get_ref() == 0 {
+        return Err(("health_check_port", "must be a port from 1 to 65535".into()));
+    }
     Ok(SourceConfig {
         region: s.region.clone(),
         vpc_id: s.vpc_id.clone(),
@@ -82,6 +85,42 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
         endpoint_url: s.endpoint_url.clone(),
         refresh: s.refresh,
         max_stale: s.max_stale,
+        health_check: s.health_check.then(|| *s.health_check_port.get_ref()),
+    })
+}
+
+/// Checks `[health]`; the error gives the value's place and key.
+fn validate_health(
+    h: &HealthSection,
+) -> Result<HealthSettings, (Option<usize>, &'static str, String)> {
+    let second = Duration::from_secs(1);
+    if h.interval < second || h.interval > Duration::from_secs(3600) {
+        let m = "must be between 1s and 1h".to_string();
+        return Err((None, "health.interval", m));
+    }
+    if h.timeout < Duration::from_millis(10) || h.timeout >= h.interval {
+        let m = "must be at least 10ms and shorter than health.interval".to_string();
+        return Err((None, "health.timeout", m));
+    }
+    for (value, key) in [
+        (&h.down_after, "health.down_after"),
+        (&h.up_after, "health.up_after"),
+    ] {
+        if !(1..=10).contains(value.get_ref()) {
+            let m = format!("{} is not between 1 and 10", value.get_ref());
+            return Err((place(value), key, m));
+        }
+    }
+    if !(1..=1024).contains(h.max_in_flight.get_ref()) {
+        let m = format!("{} is not between 1 and 1024", h.max_in_flight.get_ref());
+        return Err((place(&h.max_in_flight), "health.max_in_flight", m));
+    }
+    Ok(HealthSettings {
+        interval: h.interval,
+        timeout: h.timeout,
+        down_after: *h.down_after.get_ref(),
+        up_after: *h.up_after.get_ref(),
+        max_in_flight: *h.max_in_flight.get_ref(),
     })
 }
 
@@ -250,10 +289,18 @@ impl Config {
             if statics.iter().any(|o| o.name == name) {
                 return Err(err(at, &key, format!("{name} is overridden twice")));
             }
+            if *st.health_check_port.get_ref() == 0 {
+                return Err(err(
+                    place(&st.health_check_port),
+                    &format!("static[{i}].health_check_port"),
+                    "must be a port from 1 to 65535".into(),
+                ));
+            }
             statics.push(StaticOverride {
                 name,
                 ipv4: st.ipv4.clone(),
                 ipv6: st.ipv6.clone(),
+                health_check: st.health_check.then(|| *st.health_check_port.get_ref()),
             });
         }
 
@@ -271,6 +318,8 @@ impl Config {
             }
             sources.push(source);
         }
+
+        let health = validate_health(&file.health).map_err(|(at, key, m)| err(at, key, m))?;
 
         Ok(Config {
             listen: listen.clone(),
@@ -290,6 +339,7 @@ impl Config {
             statics,
             sources,
             admin_listen: file.admin.map(|a| a.listen),
+            health,
         })
     }
 }

@@ -326,6 +326,10 @@ impl Feed for SourceStatus {
     fn is_fresh(&self, now: Instant) -> bool {
         SourceStatus::is_fresh(self, now)
     }
+
+    fn health_check(&self) -> Option<u16> {
+        self.config.health_check
+    }
 }
 
 /// The discovery sources of a running server: one task per source, and the resolver their
@@ -564,6 +568,7 @@ mod tests {
         let tables = Arc::new(TablePublisher::new(
             statics,
             vec![feed],
+            Default::default(),
             Arc::new(Metrics::new()),
         ));
         tokio::spawn(tables.clone().run_writer(CancellationToken::new()));
@@ -585,6 +590,7 @@ mod tests {
             endpoint_url: None,
             refresh: Duration::from_secs(1),
             max_stale,
+            health_check: None,
         }))
     }
 
@@ -678,6 +684,7 @@ mod tests {
             name: parse_override_name("bedrock.us-east-1.amazonaws.com").unwrap(),
             ipv4: vec![V4::new(10, 9, 9, 9)],
             ipv6: vec![],
+            health_check: None,
         }];
         let tables = publisher(statics, &src);
         src.record_success(Snapshot::new(

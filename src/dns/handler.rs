@@ -250,6 +250,16 @@ impl Handler {
                 }
                 (lookup, false, _) => {
                     self.metrics.count(Outcome::Override);
+                    if let Lookup::Records { addrs, .. } = &lookup {
+                        let fallback = match req.span.qtype {
+                            1 => addrs.ipv4_all_down,
+                            28 => addrs.ipv6_all_down,
+                            _ => false,
+                        };
+                        if fallback {
+                            self.metrics.health_fallback_answers.inc();
+                        }
+                    }
                     let ttl = state.config.ttl;
                     let reply = self
                         .overrides

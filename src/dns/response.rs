@@ -355,10 +355,10 @@ mod tests {
     #[test]
     fn prepared_override_answers_equal_freshly_encoded_ones_byte_for_byte() {
         let mut table = RecordTable::default();
-        let addrs = Addresses {
-            ipv4: vec!["10.1.0.5".parse().unwrap(), "10.1.1.5".parse().unwrap()],
-            ipv6: vec!["fd00::5".parse().unwrap()],
-        };
+        let addrs = Addresses::new(
+            vec!["10.1.0.5".parse().unwrap(), "10.1.1.5".parse().unwrap()],
+            vec!["fd00::5".parse().unwrap()],
+        );
         let name = Name::from_ascii("bedrock-runtime.us-west-2.amazonaws.com.").unwrap();
         table.insert(&name, addrs.clone());
         let wildcard = Name::from_ascii("*.vpce.us-west-2.amazonaws.com.").unwrap();

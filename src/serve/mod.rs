@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError, Flags};
 use crate::discovery::{self, SourceStatus};
 use crate::dns::handler::Handler;
 use crate::dns::listeners::{self, BindError, Limits, Server};
+use crate::health;
 use crate::metrics::Metrics;
 use crate::zone::publisher::{Feed, TablePublisher};
 
@@ -79,8 +80,9 @@ pub struct Running {
     admin_shutdown: CancellationToken,
     /// The discovery sources at work.
     discovery: discovery::Sources,
-    /// The record table's writer, and what stops it.
+    /// The record table's writer, the health prober, and what stops them.
     table_writer: JoinHandle<()>,
+    prober: JoinHandle<()>,
     table_writer_shutdown: CancellationToken,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
     started: Config,
@@ -111,6 +113,7 @@ impl Running {
         let tables = Arc::new(TablePublisher::new(
             config.statics.clone(),
             sources.iter().map(|s| s.clone() as Arc<dyn Feed>).collect(),
+            config.health,
             metrics.clone(),
         ));
         let handler = Arc::new(Handler::new(config, metrics.clone(), tables.clone()));
@@ -126,6 +129,8 @@ impl Running {
         };
         let table_writer_shutdown = CancellationToken::new();
         let table_writer = tokio::spawn(tables.clone().run_writer(table_writer_shutdown.clone()));
+        // Probes only addresses of names with a health check; answers read the table alone.
+        let prober = tokio::spawn(health::run(tables.health(), table_writer_shutdown.clone()));
         let server = Server::start(&listen, limits, handler.clone()).await?;
         status.serving.store(true, Ordering::Relaxed);
 
@@ -152,6 +157,7 @@ impl Running {
             admin_shutdown,
             discovery,
             table_writer,
+            prober,
             table_writer_shutdown,
             started,
             drain,
@@ -189,6 +195,7 @@ impl Running {
         self.discovery.stop().await;
         self.table_writer_shutdown.cancel();
         let _ = self.table_writer.await;
+        let _ = self.prober.await;
         let drained = self.server.shutdown(self.drain).await;
         self.admin_shutdown.cancel();
         if let Some(task) = self.admin_task {
@@ -224,6 +231,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.sources != new.sources {
         keys.push("source");
+    }
+    if old.health != new.health {
+        keys.push("health");
     }
     keys
 }

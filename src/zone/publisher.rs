@@ -7,6 +7,8 @@
 //! published last is always built from the newest inputs, and no older build can overwrite a
 //! newer one.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,7 +18,10 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::config::{StaticOverride, parse_override_name};
+use hickory_proto::rr::Name;
+
+use crate::config::{HealthSettings, StaticOverride, parse_override_name};
+use crate::health::Board;
 use crate::metrics::Metrics;
 use crate::sync::lock;
 use crate::zone::scope::Scope;
@@ -33,6 +38,8 @@ pub trait Feed: Send + Sync {
     fn records(&self, now: Instant) -> Vec<NameRecord>;
     /// Whether the source's last good pass is recent enough to serve.
     fn is_fresh(&self, now: Instant) -> bool;
+    /// The port its names' addresses are probed on (`None`: not probed).
+    fn health_check(&self) -> Option<u16>;
 }
 
 /// The record table in force, what it is built from, and its one writer.
@@ -40,6 +47,8 @@ pub struct TablePublisher {
     current: ArcSwap<RecordTable>,
     statics: Mutex<Vec<StaticOverride>>,
     feeds: Vec<Arc<dyn Feed>>,
+    /// Which probed addresses are down (left out of the table's answers).
+    health: Arc<Board>,
     metrics: Arc<Metrics>,
     /// Wakes the writer: something the table is built from changed.
     changed: Arc<Notify>,
@@ -50,18 +59,22 @@ pub struct TablePublisher {
 }
 
 impl TablePublisher {
-    /// A publisher with a first table already built from `statics` and the feeds.
+    /// A publisher with a first table already built from `statics` and the feeds; addresses
+    /// with a health check are probed as `health` says (see [`Self::health`]).
     pub fn new(
         statics: Vec<StaticOverride>,
         feeds: Vec<Arc<dyn Feed>>,
+        health: HealthSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let changed = Arc::new(Notify::new());
         let tables = Self {
             current: ArcSwap::from_pointee(RecordTable::default()),
             statics: Mutex::new(statics),
             feeds,
+            health: Arc::new(Board::new(health, changed.clone(), metrics.clone())),
             metrics,
-            changed: Arc::new(Notify::new()),
+            changed,
             requested: AtomicU64::new(0),
             published: watch::Sender::new(0),
         };
@@ -72,6 +85,12 @@ impl TablePublisher {
     /// The table queries are answered from.
     pub fn current(&self) -> arc_swap::Guard<Arc<RecordTable>> {
         self.current.load()
+    }
+
+    /// The probed addresses: [`crate::health::run`] probes them, and a change of state
+    /// rebuilds the table.
+    pub fn health(&self) -> Arc<Board> {
+        self.health.clone()
     }
 
     /// What sources signal through when their state changes.
@@ -124,14 +143,18 @@ impl TablePublisher {
     }
 
     /// Builds a new table and swaps it in. Static overrides win over discovered names.
+    /// Addresses that are down are left out, unless every address of the family is.
     fn build_and_publish(&self) {
         let now = Instant::now();
         let mut table = RecordTable::default();
+        // (name, addresses, probe port) in the order they go in: feeds, then statics.
+        let mut entries: Vec<(Name, Addresses, Option<u16>)> = Vec::new();
         for feed in &self.feeds {
             table.add_scope(feed.scope());
+            let port = feed.health_check();
             for (name, ipv4, ipv6) in feed.records(now) {
                 match parse_override_name(&name) {
-                    Ok(name) => table.insert(&name, Addresses { ipv4, ipv6 }),
+                    Ok(name) => entries.push((name, Addresses::new(ipv4, ipv6), port)),
                     Err(e) => {
                         debug!(source = %feed.label(), error = %e, "skipping a private DNS name")
                     }
@@ -139,17 +162,49 @@ impl TablePublisher {
             }
         }
         for st in lock(&self.statics).iter() {
-            table.insert(
-                &st.name,
-                Addresses {
-                    ipv4: st.ipv4.clone(),
-                    ipv6: st.ipv6.clone(),
-                },
-            );
+            let addrs = Addresses::new(st.ipv4.clone(), st.ipv6.clone());
+            entries.push((st.name.clone(), addrs, st.health_check));
         }
+
+        let mut probed = HashMap::new();
+        for (name, addrs, port) in &entries {
+            let Some(port) = *port else { continue };
+            for ip in addrs.ips() {
+                probed
+                    .entry(SocketAddr::new(ip, port))
+                    .or_insert_with(|| name.to_string());
+            }
+        }
+        let down = self.health.set_targets(probed);
+        let mut all_down = 0;
+        for (name, mut addrs, port) in entries {
+            if let Some(port) = port
+                && !down.is_empty()
+            {
+                let is_down = |ip: IpAddr| down.contains(&SocketAddr::new(ip, port));
+                addrs.ipv4_all_down = leave_out(&mut addrs.ipv4, |a| is_down(a.into()));
+                addrs.ipv6_all_down = leave_out(&mut addrs.ipv6, |a| is_down(a.into()));
+                all_down += i64::from(addrs.ipv4_all_down) + i64::from(addrs.ipv6_all_down);
+            }
+            table.insert(&name, addrs);
+        }
+        self.metrics.health_all_down_names.set(all_down);
         self.metrics.records.set(table.len() as i64);
         self.current.store(Arc::new(table));
     }
+}
+
+/// Removes the addresses that are down from `list`, unless that would empty it: then it
+/// keeps them all (a client is no worse off than with a PHZ) and says so.
+fn leave_out<A: Copy>(list: &mut Vec<A>, is_down: impl Fn(A) -> bool) -> bool {
+    if list.is_empty() {
+        return false;
+    }
+    if list.iter().all(|&a| is_down(a)) {
+        return true;
+    }
+    list.retain(|&a| !is_down(a));
+    false
 }
 
 #[cfg(test)]
@@ -182,6 +237,7 @@ mod tests {
         let tables = Arc::new(TablePublisher::new(
             vec![],
             vec![],
+            Default::default(),
             Arc::new(Metrics::new()),
         ));
         let shutdown = CancellationToken::new();
@@ -194,6 +250,7 @@ mod tests {
                     name: parse_override_name(&format!("n{i}.example.test")).unwrap(),
                     ipv4: vec![Ipv4Addr::from(v)],
                     ipv6: vec![],
+                    health_check: None,
                 })
                 .collect()
         };

@@ -21,9 +21,27 @@ use crate::zone::scope::Scope;
 pub struct Addresses {
     pub ipv4: Vec<Ipv4Addr>,
     pub ipv6: Vec<Ipv6Addr>,
+    /// Every IPv4 address is down, so all of them are given (see [`crate::health`]).
+    pub ipv4_all_down: bool,
+    /// Every IPv6 address is down, so all of them are given.
+    pub ipv6_all_down: bool,
 }
 
 impl Addresses {
+    pub fn new(ipv4: Vec<Ipv4Addr>, ipv6: Vec<Ipv6Addr>) -> Self {
+        Self {
+            ipv4,
+            ipv6,
+            ..Self::default()
+        }
+    }
+
+    /// Every address, IPv4 first.
+    pub fn ips(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+        let v4 = self.ipv4.iter().map(|&a| std::net::IpAddr::from(a));
+        v4.chain(self.ipv6.iter().map(|&a| std::net::IpAddr::from(a)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ipv4.is_empty() && self.ipv6.is_empty()
     }
@@ -206,10 +224,7 @@ mod tests {
         for (i, n) in names.iter().enumerate() {
             t.insert(
                 &parse_override_name(n).unwrap(),
-                Addresses {
-                    ipv4: vec![Ipv4Addr::new(10, 0, 0, i as u8 + 1)],
-                    ipv6: vec![],
-                },
+                Addresses::new(vec![Ipv4Addr::new(10, 0, 0, i as u8 + 1)], vec![]),
             );
         }
         t

@@ -152,6 +152,11 @@ vpc_id = "$VPC"
 endpoint_url = "http://10.20.0.5:5000"
 refresh = "1s"
 max_stale = "1h"
+[health]
+interval = "1s"
+timeout = "300ms"
+down_after = 2
+up_after = 1
 TOML
 }
 write_config 1
@@ -229,6 +234,23 @@ in_app "$BIN" doctor --config "$WORK/bedrock-link.toml" --resolver 10.10.0.1:53 
 code=$?
 [ $code = 0 ] && grep -q "PASS  connect" "$WORK/doctor-ok.txt" && ! grep -q FAIL "$WORK/doctor-ok.txt"
 scenario "doctor passes every check on the healthy setup" $? "exit $code, $(grep -c PASS "$WORK/doctor-ok.txt") checks"
+
+# 3b. One "AZ" of the endpoint side is cut off: its ENI address stops accepting (SYNs to it
+# are dropped, as when a zone fails or its subnet loses the route back). The health probes
+# take it out of the answer; a client connects on its first try; discover --probe shows it.
+CUT=$(echo "$RUNTIME_IPS" | tail -1)   # one ENI per subnet ("AZ"): the second zone's
+KEPT=$(echo "$RUNTIME_IPS" | grep -vx "$CUT" | sort | xargs)
+ip -n "$EP" addr del "$CUT/32" dev lo
+t=$(until_ok bash -c "[ \"\$(ip netns exec $APP dig @10.10.0.1 +short $RUNTIME | sort | xargs)\" = \"$KEPT\" ]")
+body=$(in_app curl -s --connect-timeout 2 --max-time 3 "http://$RUNTIME:443/")
+curl_code=$?
+up=$(in_app curl -s http://127.0.0.1:9153/metrics | grep "endpoint_up{address=\"$CUT\",port=\"443\"}" | awk '{print $2}')
+probed=$(in_app "$BIN" discover --config "$WORK/bedrock-link.toml" --probe -o json 2>/dev/null \
+  | python3 -c "import json,sys; print(next(r['health']['$CUT:443'] for r in json.load(sys.stdin) if '$CUT' in r['ipv4']))" 2>/dev/null)
+ip -n "$EP" addr add "$CUT/32" dev lo
+back=$(until_ok bash -c "[ \"\$(ip netns exec $APP dig @10.10.0.1 +short $RUNTIME | sort | xargs)\" = \"$(expect "$RUNTIME_IPS")\" ]")
+[ -n "$CUT" ] && [ -n "$t" ] && [ $curl_code = 0 ] && [[ "$body" == endpoint* ]] && [ "$up" = 0 ] && [[ "$probed" == down* ]] && [ -n "$back" ]
+scenario "a cut-off zone's address leaves the answer; clients connect on the first try" $? "$CUT dropped after ${t:-never} ms, back ${back:-never} ms after repair; curl exit $curl_code; endpoint_up=$up; discover --probe: ${probed:-?}"
 
 # 4. The endpoint gains an address: the answer follows within refresh + TTL.
 ec2 "ec2.assign_private_ip_addresses(NetworkInterfaceId=ec2.describe_vpc_endpoints(VpcEndpointIds=['$RUNTIME_EP'])['VpcEndpoints'][0]['NetworkInterfaceIds'][0], PrivateIpAddresses=['10.20.1.200'])"

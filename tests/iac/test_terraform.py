@@ -118,6 +118,10 @@ MUTATIONS = [
      "resolver", "host_number_outside_a_subnet_is_refused"),
     ("resolver", "bedrock-link.toml.tftpl", "%{ if s.endpoint_url != null ~}", "%{ if false ~}",
      "resolver", "generated_config_serves_the_sources"),
+    ("resolver", "main.tf", "} if s.health_check && length(s.endpoint_cidrs) > 0],", "} if false],",
+     "resolver", "health_probes_may_reach_the_endpoint_vpc"),
+    ("resolver", "bedrock-link.toml.tftpl", "health_check = ${s.health_check}\n", "",
+     "resolver", "health_probes_may_reach_the_endpoint_vpc"),
     ("resolver", "nlb.tf", "    protocol    = \"udp\"\n    cidr_blocks = var.client_cidrs", "    protocol    = \"udp\"\n    cidr_blocks = [\"0.0.0.0/0\"]",
      "resolver", "security_group_admits_dns_from_the_client_cidrs_only"),
     ("resolver", "main.tf", '        "ec2:DescribeNetworkInterfaces",\n', '        "ec2:DescribeNetworkInterfaces",\n        "ec2:DescribeInstances",\n',
@@ -293,7 +297,9 @@ def test_new_vpcs_applies_serves_and_destroys(terraform, moto, deploy_copy, dnsm
 
     # The generated configuration is accepted, and names the discovery endpoint.
     config = tmp_path / "bedrock-link.toml"
-    config.write_text(out["resolver_config"])
+    # Health probes off: moto's ENI addresses are not hosts of this machine.
+    assert out["resolver_config"].count("health_check = true\n") == out["resolver_config"].count("[[source]]") > 0
+    config.write_text(out["resolver_config"].replace("health_check = true\n", "health_check = false\n"))
     check = binary("config", "check", str(config))
     assert check.returncode == 0, check.stderr
     assert "169.254.169.253:53" in check.stdout

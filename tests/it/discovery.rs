@@ -12,6 +12,8 @@ use aws_sdk_ec2::types::VpcEndpointType;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
+/// Moto's ENI addresses are not hosts of this machine: nothing may be sent to them.
+const NO_PROBES: &str = "health_check = false\n";
 const RUNTIME: &str = "bedrock-runtime.ap-southeast-2.amazonaws.com.";
 const AGENT_RUNTIME: &str = "bedrock-agent-runtime.ap-southeast-2.amazonaws.com.";
 const BEDROCK: &str = "bedrock.ap-southeast-2.amazonaws.com.";
@@ -32,7 +34,7 @@ fn serve(upstream: SocketAddr, source: &str) -> Served {
     let admin: SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     let text = format!(
         "[dns]\nlisten = [\"{dns}\"]\nttl = 1\n[upstream]\nservers = [\"{upstream}\"]\ntimeout_ms = 500\n\
-         [admin]\nlisten = \"{admin}\"\n[[source]]\nregion = \"{REGION}\"\n{source}\n"
+         [admin]\nlisten = \"{admin}\"\n[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}{source}\n"
     );
     let dir = temp_dir(&format!("discovery-{dns_port}"));
     let path = write(&dir, "bedrock-link.toml", &text);
@@ -349,7 +351,7 @@ async fn discover_against(
         &temp_dir(dir),
         "c.toml",
         &format!(
-            "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
+            "[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
             api.url()
         ),
     );
@@ -432,7 +434,7 @@ async fn iam_policy_is_exactly_the_calls_discovery_makes() {
         &dir,
         "c.toml",
         &format!(
-            "[[source]]\nregion = \"{REGION}\"\nvpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\n",
+            "[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\n",
             moto.url()
         ),
     );
@@ -579,7 +581,7 @@ async fn doctor_says_what_passes_and_what_to_fix() {
         &dir,
         "denied.toml",
         &format!(
-            "[upstream]\nservers = [\"{}\"]\n[[source]]\nregion = \"{REGION}\"\nvpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
+            "[upstream]\nservers = [\"{}\"]\n[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\n",
             up.addr,
             api.url()
         ),

@@ -4,6 +4,7 @@
 mod cli;
 mod discovery;
 mod forwarding;
+mod health;
 mod hostile;
 mod overrides;
 mod server;

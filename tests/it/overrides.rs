@@ -428,7 +428,7 @@ async fn chains() -> (TestUpstream, Running, std::net::SocketAddr) {
         },
     );
     let source = format!(
-        "[[source]]\nregion = \"us-west-2\"\nvpc_id = \"vpc-0a\"\nendpoint_url = \"http://127.0.0.1:{}\"\n",
+        "[[source]]\nregion = \"us-west-2\"\nhealth_check = false\nvpc_id = \"vpc-0a\"\nendpoint_url = \"http://127.0.0.1:{}\"\n",
         free_port()
     );
     let (running, addr) = start(config(up.addr, &format!("{STATICS}{source}"))).await;
@@ -559,8 +559,8 @@ async fn a_sources_scope_holds_in_every_domain_of_its_partition_from_the_start()
     let up = TestUpstream::start().await;
     let dead = free_port();
     let sources = format!(
-        "[[source]]\nregion = \"cn-north-1\"\nvpc_id = \"vpc-0c\"\nendpoint_url = \"http://127.0.0.1:{dead}\"\n\
-         [[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0e\"\nendpoint_url = \"http://127.0.0.1:{dead}\"\n\
+        "[[source]]\nregion = \"cn-north-1\"\nhealth_check = false\nvpc_id = \"vpc-0c\"\nendpoint_url = \"http://127.0.0.1:{dead}\"\n\
+         [[source]]\nregion = \"us-east-1\"\nhealth_check = false\nvpc_id = \"vpc-0e\"\nendpoint_url = \"http://127.0.0.1:{dead}\"\n\
          domains = [\"corp.example\"]\n"
     );
     let (_s, addr) = start(config(up.addr, &sources)).await;

@@ -314,7 +314,7 @@ async fn reply_to_a_query_with_opt_and_other_records_is_well_formed() {
 async fn reloaded_overrides_are_answered_when_the_reload_returns() {
     let up = TestUpstream::start().await;
     let source = format!(
-        "[[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0a\"\nendpoint_url = \"http://127.0.0.1:{}\"\nrefresh = \"1s\"\nmax_stale = \"1h\"\n",
+        "[[source]]\nregion = \"us-east-1\"\nhealth_check = false\nvpc_id = \"vpc-0a\"\nendpoint_url = \"http://127.0.0.1:{}\"\nrefresh = \"1s\"\nmax_stale = \"1h\"\n",
         free_port()
     );
     let (running, addr) = start(config(up.addr, &source)).await;

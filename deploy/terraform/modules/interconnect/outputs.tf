@@ -110,9 +110,10 @@ output "resolver_source" {
 output "resolver_source_object" {
   description = "The same source as an object, for the resolver module's sources variable."
   value = {
-    region       = var.endpoint_region
-    vpc_id       = local.endpoint_vpc_id
-    services     = sort(keys(var.services))
-    endpoint_url = local.discovery_endpoint_url
+    region         = var.endpoint_region
+    vpc_id         = local.endpoint_vpc_id
+    services       = sort(keys(var.services))
+    endpoint_url   = local.discovery_endpoint_url
+    endpoint_cidrs = local.endpoint_vpc_cidrs
   }
 }

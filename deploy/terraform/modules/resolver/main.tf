@@ -88,8 +88,16 @@ locals {
   }
 
   # What the resolver's tasks and hosts may reach: HTTPS (the EC2 API for discovery, across
-  # the peering or through NAT; ECR, ECS and CloudWatch Logs) and DNS to the VPC resolver.
+  # the peering or through NAT; ECR, ECS and CloudWatch Logs), DNS to the VPC resolver, and
+  # the health probes to each source's endpoint VPC (explicit, so that they stay allowed on a
+  # port other than 443; the endpoint security group admits the app CIDRs).
   egress_rules = concat(
+    [for s in var.sources : {
+      description = "Health probes (tcp/${s.health_check_port}) to the endpoints of ${s.vpc_id}"
+      protocol    = "tcp"
+      port        = s.health_check_port
+      cidrs       = s.endpoint_cidrs
+    } if s.health_check && length(s.endpoint_cidrs) > 0],
     [{ description = "HTTPS: the EC2 API (discovery), ECR, ECS, CloudWatch Logs", protocol = "tcp", port = 443, cidrs = ["0.0.0.0/0"] }],
     [for protocol in ["udp", "tcp"] : {
       description = "DNS (${protocol}) to the VPC resolver"

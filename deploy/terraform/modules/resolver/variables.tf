@@ -192,19 +192,32 @@ variable "admin_port" {
 }
 
 variable "sources" {
-  description = "Discovery sources: the endpoint VPCs to serve (the interconnect module's resolver_source_object output fits). endpoint_url: the EC2 API to call (the interconnect module's discovery endpoint, reached across the peering); null: the region's public EC2 API."
+  description = "Discovery sources: the endpoint VPCs to serve (the interconnect module's resolver_source_object output fits). endpoint_url: the EC2 API to call (the interconnect module's discovery endpoint, reached across the peering); null: the region's public EC2 API. health_check: probe each endpoint address (TCP connect on health_check_port) and leave out of answers those that refuse; endpoint_cidrs: the endpoint VPC's CIDRs, which the resolver's security group then allows the probes out to."
   type = list(object({
-    region       = string
-    vpc_id       = string
-    services     = optional(list(string), ["bedrock*"])
-    endpoint_url = optional(string)
-    refresh      = optional(string, "60s")
-    max_stale    = optional(string, "24h")
+    region            = string
+    vpc_id            = string
+    services          = optional(list(string), ["bedrock*"])
+    endpoint_url      = optional(string)
+    refresh           = optional(string, "60s")
+    max_stale         = optional(string, "24h")
+    health_check      = optional(bool, true)
+    health_check_port = optional(number, 443)
+    endpoint_cidrs    = optional(list(string), [])
   }))
 
   validation {
     condition     = alltrue([for s in var.sources : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", s.region)) && can(regex("^vpc-[0-9a-f]+$", s.vpc_id))])
     error_message = "Each source needs a region (like ap-southeast-2) and a vpc_id (like vpc-0123456789abcdef0)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.sources : s.health_check_port >= 1 && s.health_check_port <= 65535 && floor(s.health_check_port) == s.health_check_port])
+    error_message = "health_check_port must be a port from 1 to 65535."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for s in var.sources : [for c in s.endpoint_cidrs : can(cidrhost(c, 0))]]))
+    error_message = "endpoint_cidrs must be CIDR blocks (like 10.20.0.0/16)."
   }
 }
 

@@ -252,6 +252,33 @@ run "generated_config_serves_the_sources" {
   }
 }
 
+run "health_probes_may_reach_the_endpoint_vpc" {
+  command = plan
+
+  variables {
+    sources = [
+      { region = "ap-southeast-2", vpc_id = "vpc-0e0e0e0e", endpoint_cidrs = ["10.20.0.0/16", "100.64.0.0/20"] },
+      { region = "us-west-2", vpc_id = "vpc-0f0f0f0f", endpoint_cidrs = ["10.30.0.0/16"], health_check = false },
+    ]
+  }
+
+  assert {
+    condition = (
+      length([for r in aws_security_group.tasks[0].egress : r if r.protocol == "tcp" && r.from_port == 443 && r.to_port == 443 && toset(r.cidr_blocks) == toset(["10.20.0.0/16", "100.64.0.0/20"])]) == 1 &&
+      length([for r in aws_security_group.tasks[0].egress : r if contains(r.cidr_blocks, "10.30.0.0/16")]) == 0
+    )
+    error_message = "The tasks may probe the endpoint VPC of a source with health checks on 443 (and only of such a source): ${jsonencode(aws_security_group.tasks[0].egress)}"
+  }
+
+  assert {
+    condition = (
+      strcontains(output.config, "vpc_id = \"vpc-0e0e0e0e\"\nservices = [\"bedrock*\"]\nrefresh = \"60s\"\nmax_stale = \"24h\"\nhealth_check = true\nhealth_check_port = 443\n") &&
+      strcontains(output.config, "vpc_id = \"vpc-0f0f0f0f\"\nservices = [\"bedrock*\"]\nrefresh = \"60s\"\nmax_stale = \"24h\"\nhealth_check = false\n")
+    )
+    error_message = "The generated configuration carries each source's health check: ${output.config}"
+  }
+}
+
 run "daemon_mode_has_no_load_balancer_and_no_dhcp" {
   command = plan
 

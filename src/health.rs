@@ -1,0 +1,318 @@
+//! Endpoint health: which addresses of our names accept a TCP connection on the service port.
+//!
+//! A Route 53 alias to an interface endpoint answers with every ENI address, healthy or not;
+//! when a zone of the endpoint region fails, a share of the clients' connections hang until
+//! their connect timeout. Here, each address of a name with `health_check` is probed (one
+//! probe per address and port, however many names share it), and the table leaves out the
+//! addresses that are down.
+//!
+//! Data flow: the table's writer ([`crate::zone::publisher`]) tells the [`Board`] which
+//! addresses to probe, each time it builds a table; the prober ([`run`]) connects to them and
+//! records the results; a change of state (after `down_after` failures or `up_after`
+//! successes in a row) signals the writer, which builds a new table. Queries read only the
+//! table: nothing of this is on the query path.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::HealthSettings;
+use crate::metrics::Metrics;
+use crate::sync::lock;
+
+/// What the board knows of one probed address.
+#[derive(Debug, Clone)]
+struct State {
+    /// In answers (a new address is, until it fails `down_after` probes).
+    up: bool,
+    /// Probe results in a row that disagree with `up`.
+    streak: u32,
+    /// When `up` last changed (or the address was first seen).
+    since: SystemTime,
+    /// When the next probe is due.
+    next: Instant,
+    /// A probe is in flight.
+    probing: bool,
+    /// One of the names the address serves, for logs.
+    name: String,
+    /// Why the last probe failed, if it did.
+    last_error: Option<String>,
+}
+
+/// A probed address as `discover`, `doctor` and the tests see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub target: SocketAddr,
+    pub up: bool,
+    pub since: SystemTime,
+    pub last_error: Option<String>,
+}
+
+/// The addresses to probe and their states.
+pub struct Board {
+    settings: HealthSettings,
+    targets: Mutex<HashMap<SocketAddr, State>>,
+    /// Wakes the prober: addresses were added.
+    added: Notify,
+    /// Signalled on every change of state (the table writer's change signal).
+    changed: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl Board {
+    pub fn new(settings: HealthSettings, changed: Arc<Notify>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            settings,
+            targets: Mutex::new(HashMap::new()),
+            added: Notify::new(),
+            changed,
+            metrics,
+        }
+    }
+
+    pub fn settings(&self) -> HealthSettings {
+        self.settings
+    }
+
+    /// Makes `wanted` (address and probe port, each with a name it serves) the set probed,
+    /// keeping what is known of addresses already in it, and returns those that are down.
+    ///
+    /// A new address is first probed after a random part of the interval: a table with many
+    /// new addresses spreads its probes instead of sending them all at once.
+    pub fn set_targets(&self, wanted: HashMap<SocketAddr, String>) -> HashSet<SocketAddr> {
+        let now = Instant::now();
+        let mut targets = lock(&self.targets);
+        let before = targets.len();
+        targets.retain(|target, _| {
+            let keep = wanted.contains_key(target);
+            if !keep {
+                self.metrics.endpoint_removed(*target);
+            }
+            keep
+        });
+        let mut added = false;
+        for (target, name) in wanted {
+            targets.entry(target).or_insert_with(|| {
+                added = true;
+                let since = SystemTime::now();
+                self.metrics.endpoint_state(target, true, unix(since));
+                State {
+                    up: true,
+                    streak: 0,
+                    since,
+                    next: now + self.settings.interval.mul_f64(rand::rng().random::<f64>()),
+                    probing: false,
+                    name,
+                    last_error: None,
+                }
+            });
+        }
+        if added || targets.len() != before {
+            self.added.notify_one();
+        }
+        targets
+            .iter()
+            .filter(|(_, s)| !s.up)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Every address probed, sorted.
+    pub fn statuses(&self) -> Vec<Status> {
+        let mut all: Vec<Status> = lock(&self.targets)
+            .iter()
+            .map(|(target, s)| Status {
+                target: *target,
+                up: s.up,
+                since: s.since,
+                last_error: s.last_error.clone(),
+            })
+            .collect();
+        all.sort_by_key(|s| s.target);
+        all
+    }
+
+    /// Takes the addresses whose probe is due (marking them in flight and scheduling their
+    /// next one), and says when the next one after them is due.
+    fn take_due(&self, now: Instant) -> (Vec<SocketAddr>, Option<Instant>) {
+        let mut due = Vec::new();
+        let mut soonest: Option<Instant> = None;
+        let mut rng = rand::rng();
+        for (target, s) in lock(&self.targets).iter_mut() {
+            if s.next <= now && !s.probing {
+                s.probing = true;
+                // Up to 10% either way, so that probes started together drift apart.
+                let jitter = 0.9 + 0.2 * rng.random::<f64>();
+                s.next = now + self.settings.interval.mul_f64(jitter);
+                due.push(*target);
+            }
+            if !s.probing || s.next > now {
+                soonest = Some(soonest.map_or(s.next, |t| t.min(s.next)));
+            }
+        }
+        (due, soonest)
+    }
+
+    /// Records a probe's result; a change of state is logged, exported and signalled.
+    fn record(&self, target: SocketAddr, result: Result<(), String>) {
+        self.metrics.health_probed(result.is_ok());
+        let mut targets = lock(&self.targets);
+        // Gone meanwhile: no longer in any table.
+        let Some(s) = targets.get_mut(&target) else {
+            return;
+        };
+        s.probing = false;
+        let ok = result.is_ok();
+        s.last_error = result.err();
+        if ok == s.up {
+            s.streak = 0;
+            return;
+        }
+        s.streak += 1;
+        let needed = if s.up {
+            self.settings.down_after
+        } else {
+            self.settings.up_after
+        };
+        if s.streak < needed {
+            return;
+        }
+        s.up = ok;
+        s.streak = 0;
+        s.since = SystemTime::now();
+        self.metrics.endpoint_state(target, s.up, unix(s.since));
+        let (address, port, name) = (target.ip(), target.port(), &s.name);
+        if s.up {
+            info!(%address, port, %name, probes = needed, "endpoint address accepts connections again: back in answers");
+        } else {
+            let error = s.last_error.as_deref().unwrap_or("");
+            warn!(%address, port, %name, probes = needed, error, "endpoint address refuses connections: left out of answers");
+        }
+        drop(targets);
+        self.changed.notify_one();
+    }
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Probes the board's addresses until `shutdown`: each when due, at most
+/// `max_in_flight` at once.
+pub async fn run(board: Arc<Board>, shutdown: CancellationToken) {
+    let settings = board.settings();
+    let permits = Arc::new(Semaphore::new(settings.max_in_flight));
+    loop {
+        let (due, next) = board.take_due(Instant::now());
+        for target in due {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = shutdown.cancelled() => return,
+            };
+            let board = board.clone();
+            tokio::spawn(async move {
+                let result = probe(target, settings.timeout).await;
+                board.record(target, result);
+                drop(permit);
+            });
+        }
+        // A probe in flight has its next one scheduled already; wake for the soonest.
+        let wake = next.unwrap_or_else(|| Instant::now() + settings.interval);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = board.added.notified() => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One probe: a TCP connection to `target` within `timeout`, closed at once.
+pub async fn probe(target: SocketAddr, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+        Ok(Ok(_stream)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no connection within {timeout:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(down_after: u32, up_after: u32) -> (Board, Arc<Notify>) {
+        let changed = Arc::new(Notify::new());
+        let settings = HealthSettings {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            down_after,
+            up_after,
+            max_in_flight: 4,
+        };
+        let board = Board::new(settings, changed.clone(), Arc::new(Metrics::new()));
+        (board, changed)
+    }
+
+    fn one(target: SocketAddr) -> HashMap<SocketAddr, String> {
+        HashMap::from([(target, "n.example.test".to_string())])
+    }
+
+    #[test]
+    fn down_after_failures_in_a_row_and_up_after_successes_in_a_row() {
+        let t: SocketAddr = "127.0.0.2:443".parse().unwrap();
+        let (board, _) = board(3, 2);
+        assert!(board.set_targets(one(t)).is_empty(), "a new address is up");
+        let fail = || Err("refused".to_string());
+        board.record(t, fail());
+        board.record(t, fail());
+        board.record(t, Ok(())); // the streak starts again
+        board.record(t, fail());
+        board.record(t, fail());
+        assert!(
+            board.set_targets(one(t)).is_empty(),
+            "two failures in a row"
+        );
+        board.record(t, fail());
+        assert_eq!(board.set_targets(one(t)), HashSet::from([t]), "three");
+        assert_eq!(board.statuses()[0].last_error.as_deref(), Some("refused"));
+        board.record(t, Ok(()));
+        assert_eq!(board.set_targets(one(t)), HashSet::from([t]), "one success");
+        board.record(t, Ok(()));
+        assert!(board.set_targets(one(t)).is_empty(), "two");
+    }
+
+    #[test]
+    fn a_removed_address_is_forgotten_and_its_late_result_ignored() {
+        let t: SocketAddr = "127.0.0.2:443".parse().unwrap();
+        let (board, _) = board(1, 1);
+        board.set_targets(one(t));
+        board.set_targets(HashMap::new());
+        board.record(t, Err("refused".into()));
+        assert!(board.statuses().is_empty());
+        assert!(board.set_targets(one(t)).is_empty(), "back as new: up");
+    }
+
+    #[test]
+    fn new_addresses_are_spread_over_the_interval_and_each_is_taken_once() {
+        let (board, _) = board(1, 1);
+        let wanted: HashMap<SocketAddr, String> = (0..200u16)
+            .map(|p| (SocketAddr::from(([127, 0, 0, 2], 1000 + p)), "n".into()))
+            .collect();
+        board.set_targets(wanted);
+        let now = Instant::now();
+        let (first, _) = board.take_due(now + Duration::from_millis(500));
+        // About a tenth of the interval's worth; never all of them at once.
+        assert!(first.len() > 2 && first.len() < 60, "{}", first.len());
+        let (again, _) = board.take_due(now + Duration::from_millis(500));
+        assert!(again.is_empty(), "in flight: not taken twice");
+        let (rest, _) = board.take_due(now + Duration::from_secs(5));
+        assert_eq!(first.len() + rest.len(), 200);
+    }
+}
