@@ -31,7 +31,9 @@ import tempfile
 import time
 
 OVERRIDE = "bedrock-runtime.ap-southeast-2.amazonaws.com"
-OVERRIDE_IPS = ["10.1.0.10", "10.1.1.10"]
+# Loopback addresses, so that bedrock-link's health probes (--health) stay on this machine.
+OVERRIDE_IPS = ["127.0.1.10", "127.0.1.11"]
+HEALTH_PORT = 5391
 NAMES = 2000
 UPSTREAM_PORT = 5390
 PORTS = {"bedrock-link": 5301, "dnsmasq": 5302, "unbound": 5303, "dnsdist": 5304}
@@ -115,7 +117,7 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_EC2_METADATA_DISABLED": "true", "AWS_REGION": "ap-southeast-2"}
 
 
-def server_commands(work, binary, discovery=None):
+def server_commands(work, binary, discovery=None, health=False):
     port = PORTS
     bl = os.path.join(work, "bedrock-link.toml")
     source = ""
@@ -127,7 +129,11 @@ def server_commands(work, binary, discovery=None):
     open(bl, "w").write(
         f'[dns]\nlisten = ["127.0.0.1:{port["bedrock-link"]}"]\n'
         f'[upstream]\nservers = ["127.0.0.1:{UPSTREAM_PORT}"]\ncache_size = 10000\n'
-        f'[[static]]\nname = "{OVERRIDE}"\nipv4 = {json.dumps(OVERRIDE_IPS)}\n{source}'
+        f'[[static]]\nname = "{OVERRIDE}"\nipv4 = {json.dumps(OVERRIDE_IPS)}\n'
+        + (f'health_check = true\nhealth_check_port = {HEALTH_PORT}\n' if health else '')
+        + source
+        # The shortest interval: the most probing the query path could ever see.
+        + ('[health]\ninterval = "1s"\ntimeout = "200ms"\n' if health else '')
     )
     ub = os.path.join(work, "unbound.conf")
     open(ub, "w").write("\n".join([
@@ -160,6 +166,26 @@ def server_commands(work, binary, discovery=None):
         "unbound": ["unbound", "-d", "-c", ub],
         "dnsdist": ["dnsdist", "--supervised", "--disable-syslog", "-C", dd],
     }
+
+
+def start_health_listeners():
+    """A TCP listener per override address that accepts and closes: the probes' targets."""
+    import threading
+
+    def serve(sock):
+        while True:
+            try:
+                conn, _ = sock.accept()
+                conn.close()
+            except OSError:
+                return
+
+    for ip in OVERRIDE_IPS:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, HEALTH_PORT))
+        sock.listen(16)
+        threading.Thread(target=serve, args=(sock,), daemon=True).start()
 
 
 def start(cmd, log):
@@ -253,6 +279,9 @@ def main():
     ap.add_argument("--moto-venv", default=os.environ.get(
         "BEDROCK_LINK_VENV", os.path.expanduser("~/.cache/bedrock-link/venv")),
         help="venv with moto[server] and boto3, for the discovery table")
+    ap.add_argument("--health", action="store_true",
+                    help="bedrock-link probes its override's addresses every second (TCP listeners "
+                    f"on {', '.join(OVERRIDE_IPS)}:{HEALTH_PORT}): the cost of health checks")
     ap.add_argument("--workloads", help="comma-separated workloads to run "
                     "(override, cache-hit, pass-through)")
     args = ap.parse_args()
@@ -302,7 +331,9 @@ def main():
             discovery = (url, vpc)
             print(f"bedrock-link discovers {args.discovery_endpoints} endpoints from moto at {url}",
                   flush=True)
-        servers = server_commands(work, args.binary, discovery)
+        if args.health:
+            start_health_listeners()
+        servers = server_commands(work, args.binary, discovery, args.health)
         chosen = args.only.split(",") if args.only else list(servers)
         for run in range(args.runs):
             for name in chosen:
