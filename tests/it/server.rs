@@ -12,8 +12,8 @@ const ONE: &str =
     "[[static]]\nname = \"bedrock-runtime.ap-southeast-2.amazonaws.com\"\nipv4 = [\"10.1.0.10\"]\n";
 const NAME: &str = "bedrock-runtime.ap-southeast-2.amazonaws.com.";
 
-#[tokio::test]
-async fn answers_over_tcp_too() {
+/// An upstream that answers `fwd.example.test` with 192.0.2.5.
+async fn forwarding_upstream() -> TestUpstream {
     let up = TestUpstream::start().await;
     up.rule(
         "fwd.example.test",
@@ -22,6 +22,12 @@ async fn answers_over_tcp_too() {
             ttl: 60,
         },
     );
+    up
+}
+
+#[tokio::test]
+async fn answers_over_tcp_too() {
+    let up = forwarding_upstream().await;
     let (_s, addr) = start(config(up.addr, ONE)).await;
     assert_eq!(
         ipv4s(&tcp(addr, &query_msg(NAME, RecordType::A, None)).await),
@@ -63,14 +69,7 @@ async fn listens_on_ipv6_and_ipv4_at_once() {
 
 #[tokio::test]
 async fn edns_is_echoed_only_when_sent_and_do_is_mirrored() {
-    let up = TestUpstream::start().await;
-    up.rule(
-        "fwd.example.test",
-        Behaviour::Answer {
-            ips: vec![ip("192.0.2.5")],
-            ttl: 60,
-        },
-    );
+    let up = forwarding_upstream().await;
     let (_s, addr) = start(config(up.addr, ONE)).await;
     for name in [NAME, "fwd.example.test."] {
         let without = udp(addr, &query_msg(name, RecordType::A, None)).await;
@@ -134,14 +133,7 @@ async fn forwarded_reply_larger_than_the_client_payload_is_truncated() {
 
 #[tokio::test]
 async fn clients_outside_allow_are_refused() {
-    let up = TestUpstream::start().await;
-    up.rule(
-        "fwd.example.test",
-        Behaviour::Answer {
-            ips: vec![ip("192.0.2.5")],
-            ttl: 60,
-        },
-    );
+    let up = forwarding_upstream().await;
     let extra = format!("[dns]\nallow = [\"10.0.0.0/8\"]\n{ONE}");
     let (_s, addr) = start(config(up.addr, &extra)).await;
     for name in [NAME, "fwd.example.test."] {
@@ -340,14 +332,7 @@ async fn reloaded_overrides_are_answered_when_the_reload_returns() {
 /// garbage arrives together, from several clients at once.
 #[tokio::test]
 async fn a_burst_from_several_clients_gets_one_right_answer_per_query() {
-    let up = TestUpstream::start().await;
-    up.rule(
-        "fwd.example.test",
-        Behaviour::Answer {
-            ips: vec![ip("192.0.2.5")],
-            ttl: 60,
-        },
-    );
+    let up = forwarding_upstream().await;
     let (_s, addr) = start(config(up.addr, ONE)).await;
     // Plain blocking sockets, off the runtime that runs the server and the upstream.
     tokio::task::spawn_blocking(move || burst(addr))
