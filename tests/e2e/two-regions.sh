@@ -247,10 +247,15 @@ curl_code=$?
 up=$(in_app curl -s http://127.0.0.1:9153/metrics | grep "endpoint_up{address=\"$CUT\",port=\"443\"}" | awk '{print $2}')
 probed=$(in_app "$BIN" discover --config "$WORK/bedrock-link.toml" --probe -o json 2>/dev/null \
   | python3 -c "import json,sys; print(next(r['health']['$CUT:443'] for r in json.load(sys.stdin) if '$CUT' in r['ipv4']))" 2>/dev/null)
+in_app "$BIN" doctor --config "$WORK/bedrock-link.toml" --resolver 10.10.0.1:53 > "$WORK/doctor-cut.txt" 2>&1
+doctor_code=$?
+grep -q "FAIL  connect $CUT:443" "$WORK/doctor-cut.txt" && grep "PASS  resolve $RUNTIME" "$WORK/doctor-cut.txt" | grep -q "$CUT left out as down"
+doctor_sees=$?
 ip -n "$EP" addr add "$CUT/32" dev lo
 back=$(until_ok bash -c "[ \"\$(ip netns exec $APP dig @10.10.0.1 +short $RUNTIME | sort | xargs)\" = \"$(expect "$RUNTIME_IPS")\" ]")
-[ -n "$CUT" ] && [ -n "$t" ] && [ $curl_code = 0 ] && [[ "$body" == endpoint* ]] && [ "$up" = 0 ] && [[ "$probed" == down* ]] && [ -n "$back" ]
-scenario "a cut-off zone's address leaves the answer; clients connect on the first try" $? "$CUT dropped after ${t:-never} ms, back ${back:-never} ms after repair; curl exit $curl_code; endpoint_up=$up; discover --probe: ${probed:-?}"
+[ -n "$CUT" ] && [ -n "$t" ] && [ $curl_code = 0 ] && [[ "$body" == endpoint* ]] && [ "$up" = 0 ] && [[ "$probed" == down* ]] && [ -n "$back" ] \
+  && [ $doctor_code = 1 ] && [ $doctor_sees = 0 ]
+scenario "a cut-off zone's address leaves the answer; clients connect on the first try" $? "$CUT dropped after ${t:-never} ms, back ${back:-never} ms after repair; curl exit $curl_code; endpoint_up=$up; discover --probe: ${probed:-?}; doctor exit $doctor_code, sees the address left out: $([ $doctor_sees = 0 ] && echo yes || echo no)"
 
 # 4. The endpoint gains an address: the answer follows within refresh + TTL.
 ec2 "ec2.assign_private_ip_addresses(NetworkInterfaceId=ec2.describe_vpc_endpoints(VpcEndpointIds=['$RUNTIME_EP'])['VpcEndpoints'][0]['NetworkInterfaceIds'][0], PrivateIpAddresses=['10.20.1.200'])"
