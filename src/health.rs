@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -34,8 +34,6 @@ struct State {
     up: bool,
     /// Probe results in a row that disagree with `up`.
     streak: u32,
-    /// When `up` last changed (or the address was first seen).
-    since: SystemTime,
     /// When the next probe is due.
     next: Instant,
     /// A probe is in flight.
@@ -44,15 +42,6 @@ struct State {
     name: String,
     /// Why the last probe failed, if it did.
     last_error: Option<String>,
-}
-
-/// A probed address as `discover`, `doctor` and the tests see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub target: SocketAddr,
-    pub up: bool,
-    pub since: SystemTime,
-    pub last_error: Option<String>,
 }
 
 /// The addresses to probe and their states.
@@ -89,7 +78,6 @@ impl Board {
     pub fn set_targets(&self, wanted: HashMap<SocketAddr, String>) -> HashSet<SocketAddr> {
         let now = Instant::now();
         let mut targets = lock(&self.targets);
-        let before = targets.len();
         targets.retain(|target, _| {
             let keep = wanted.contains_key(target);
             if !keep {
@@ -101,12 +89,10 @@ impl Board {
         for (target, name) in wanted {
             targets.entry(target).or_insert_with(|| {
                 added = true;
-                let since = SystemTime::now();
-                self.metrics.endpoint_state(target, true, unix(since));
+                self.metrics.endpoint_state(target, true);
                 State {
                     up: true,
                     streak: 0,
-                    since,
                     next: now + self.settings.interval.mul_f64(rand::rng().random::<f64>()),
                     probing: false,
                     name,
@@ -114,7 +100,7 @@ impl Board {
                 }
             });
         }
-        if added || targets.len() != before {
+        if added {
             self.added.notify_one();
         }
         targets
@@ -122,21 +108,6 @@ impl Board {
             .filter(|(_, s)| !s.up)
             .map(|(t, _)| *t)
             .collect()
-    }
-
-    /// Every address probed, sorted.
-    pub fn statuses(&self) -> Vec<Status> {
-        let mut all: Vec<Status> = lock(&self.targets)
-            .iter()
-            .map(|(target, s)| Status {
-                target: *target,
-                up: s.up,
-                since: s.since,
-                last_error: s.last_error.clone(),
-            })
-            .collect();
-        all.sort_by_key(|s| s.target);
-        all
     }
 
     /// Takes the addresses whose probe is due (marking them in flight and scheduling their
@@ -186,8 +157,7 @@ impl Board {
         }
         s.up = ok;
         s.streak = 0;
-        s.since = SystemTime::now();
-        self.metrics.endpoint_state(target, s.up, unix(s.since));
+        self.metrics.endpoint_state(target, s.up);
         let (address, port, name) = (target.ip(), target.port(), &s.name);
         if s.up {
             info!(%address, port, %name, probes = needed, "endpoint address accepts connections again: back in answers");
@@ -198,11 +168,6 @@ impl Board {
         drop(targets);
         self.changed.notify_one();
     }
-}
-
-fn unix(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Probes the board's addresses until `shutdown`: each when due, at most
@@ -239,7 +204,7 @@ pub async fn probe(target: SocketAddr, timeout: Duration) -> Result<(), String> 
     match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
         Ok(Ok(_stream)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no connection within {timeout:?}")),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
     }
 }
 
@@ -281,7 +246,8 @@ mod tests {
         );
         board.record(t, fail());
         assert_eq!(board.set_targets(one(t)), HashSet::from([t]), "three");
-        assert_eq!(board.statuses()[0].last_error.as_deref(), Some("refused"));
+        let last_error = lock(&board.targets)[&t].last_error.clone();
+        assert_eq!(last_error.as_deref(), Some("refused"));
         board.record(t, Ok(()));
         assert_eq!(board.set_targets(one(t)), HashSet::from([t]), "one success");
         board.record(t, Ok(()));
@@ -295,7 +261,7 @@ mod tests {
         board.set_targets(one(t));
         board.set_targets(HashMap::new());
         board.record(t, Err("refused".into()));
-        assert!(board.statuses().is_empty());
+        assert!(lock(&board.targets).is_empty());
         assert!(board.set_targets(one(t)).is_empty(), "back as new: up");
     }
 

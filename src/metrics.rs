@@ -292,13 +292,13 @@ impl Metrics {
             .set(i64::from(stale));
     }
 
-    /// A probed address's state (`port`: the probe's).
-    pub fn endpoint_state(&self, address: std::net::SocketAddr, up: bool, unix_time: f64) {
+    /// A probed address's state, as of now (`port`: the probe's).
+    pub fn endpoint_state(&self, address: std::net::SocketAddr, up: bool) {
         let labels = endpoint_labels(address);
         self.endpoint_up.get_or_create(&labels).set(i64::from(up));
         self.endpoint_last_change
             .get_or_create(&labels)
-            .set(unix_time);
+            .set(unix_now());
     }
 
     /// An address no longer probed: its series go away.
@@ -328,4 +328,11 @@ fn endpoint_labels(address: std::net::SocketAddr) -> SourceLabels {
         ("address", address.ip().to_string()),
         ("port", address.port().to_string()),
     ]
+}
+
+/// Seconds since the Unix epoch, for the `*_timestamp_seconds` gauges.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

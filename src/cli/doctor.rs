@@ -14,8 +14,6 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use serde::Serialize;
-use tokio::net::TcpStream;
-use tokio::time::timeout;
 
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryError};
@@ -118,8 +116,8 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
     let resolver = options
         .resolver
         .unwrap_or_else(|| local_address(config.listen[0]));
-    // Connections first: a name with a health check must resolve to its addresses that
-    // accept one (or to all, when none does), as the resolver answers.
+    // Connections first: for a name with a health check, the resolve check reports where the
+    // answer differs from which addresses accepted one.
     let mut refused: BTreeSet<SocketAddr> = BTreeSet::new();
     if !options.no_connect {
         let targets: BTreeSet<SocketAddr> = expected
@@ -303,9 +301,8 @@ async fn resolve_check(
     // resolver changes an address's state only after down_after (or up_after) in a row.
     let in_step = !got.is_empty() && got.is_subset(&e.ipv4);
     let right = match answer {
-        Answer::AnySubset => in_step,
-        Answer::Exactly(_) => in_step,
         Answer::All => got == *expected,
+        Answer::Exactly(_) | Answer::AnySubset => in_step,
     };
     if rcode == ResponseCode::NoError && right {
         let left_out: BTreeSet<Ipv4Addr> = e.ipv4.difference(&got).copied().collect();
@@ -347,16 +344,11 @@ async fn resolve_check(
 
 async fn connect_check(addr: SocketAddr, wait: Duration) -> Check {
     let check = format!("connect {addr}");
-    match timeout(wait, TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => Check::pass(check, "TCP connection accepted"),
-        Ok(Err(e)) => Check::fail(
+    match crate::health::probe(addr, wait).await {
+        Ok(()) => Check::pass(check, "TCP connection accepted"),
+        Err(e) => Check::fail(
             check,
-            e.to_string(),
-            "check the peering routes both ways and the endpoint security group (443 from the app CIDRs)",
-        ),
-        Err(_) => Check::fail(
-            check,
-            format!("no answer within {wait:?}"),
+            e,
             "check the peering routes both ways and the endpoint security group (443 from the app CIDRs)",
         ),
     }

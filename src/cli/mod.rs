@@ -382,16 +382,12 @@ fn probe_rows(
     settings: crate::config::HealthSettings,
 ) -> Result<Vec<Option<Probed>>, Failure> {
     use std::collections::{BTreeSet, HashMap};
-    use std::net::{IpAddr, SocketAddr};
+    use std::net::SocketAddr;
     let targets: BTreeSet<SocketAddr> = rows
         .iter()
         .zip(ports)
-        .filter_map(|(r, port)| port.map(|p| (r, p)))
-        .flat_map(|(r, port)| {
-            let v4 = r.ipv4.iter().map(|&a| IpAddr::from(a));
-            let v6 = r.ipv6.iter().map(|&a| IpAddr::from(a));
-            v4.chain(v6).map(move |ip| SocketAddr::new(ip, port))
-        })
+        .filter_map(|(r, port)| Some(targets_of(r, (*port)?)))
+        .flatten()
         .collect();
     let results: HashMap<SocketAddr, Result<(), String>> = runtime(false)?.block_on(async {
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
@@ -414,13 +410,8 @@ fn probe_rows(
         .iter()
         .zip(ports)
         .map(|(r, port)| {
-            let port = (*port)?;
-            let v4 = r.ipv4.iter().map(|&a| IpAddr::from(a));
-            let v6 = r.ipv6.iter().map(|&a| IpAddr::from(a));
-            let probed = v4
-                .chain(v6)
-                .map(|ip| {
-                    let target = SocketAddr::new(ip, port);
+            let probed = targets_of(r, (*port)?)
+                .map(|target| {
                     let state = match &results[&target] {
                         Ok(()) => "up".to_string(),
                         Err(e) => format!("down: {e}"),
@@ -431,6 +422,14 @@ fn probe_rows(
             Some(probed)
         })
         .collect())
+}
+
+/// A row's addresses on its source's probe port.
+fn targets_of(r: &discovery::Row, port: u16) -> impl Iterator<Item = std::net::SocketAddr> + '_ {
+    let v4 = r.ipv4.iter().map(|&a| std::net::IpAddr::from(a));
+    let v6 = r.ipv6.iter().map(|&a| std::net::IpAddr::from(a));
+    v4.chain(v6)
+        .map(move |ip| std::net::SocketAddr::new(ip, port))
 }
 
 fn health_cell(probed: &Option<Probed>) -> String {

@@ -436,7 +436,12 @@ pub async fn run(
             Ok(snapshot) => {
                 failures = 0;
                 let records: usize = snapshot.records().len();
-                metrics.discovery_succeeded(&status.label, snapshot.duration, records, unix_now());
+                metrics.discovery_succeeded(
+                    &status.label,
+                    snapshot.duration,
+                    records,
+                    crate::metrics::unix_now(),
+                );
                 if status.record_success(snapshot) {
                     info!(source = %status.label, names = records, "discovery: endpoints changed");
                 }
@@ -460,14 +465,6 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
         }
     }
-}
-
-#[cfg(feature = "aws")]
-fn unix_now() -> f64 {
-    use std::time::SystemTime;
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(feature = "aws")]

@@ -111,17 +111,13 @@ pub struct UdpClient {
 }
 
 impl UdpClient {
-    /// Sends without blocking: a full send buffer drops the reply, as the network would.
+    /// Sends without blocking: a full send buffer drops the reply, as the network would. A
+    /// failure is only logged (the client will ask again).
     pub fn send(&self, reply: &[u8]) {
-        send_udp(&self.socket, reply, self.addr, libc::MSG_DONTWAIT);
-    }
-}
-
-/// Sends a UDP reply; a failure is only logged (the client will ask again).
-pub fn send_udp(socket: &UdpSocket, reply: &[u8], dst: SocketAddr, flags: libc::c_int) {
-    let sent = SockRef::from(socket).send_to_with_flags(reply, &dst.into(), flags);
-    if let Err(e) = sent {
-        debug!(%dst, error = %e, "udp send failed");
+        let (socket, dst) = (SockRef::from(&*self.socket), self.addr);
+        if let Err(e) = socket.send_to_with_flags(reply, &dst.into(), libc::MSG_DONTWAIT) {
+            debug!(%dst, error = %e, "udp send failed");
+        }
     }
 }
 
@@ -251,9 +247,9 @@ impl Handler {
                 (lookup, false, _) => {
                     self.metrics.count(Outcome::Override);
                     if let Lookup::Records { addrs, .. } = &lookup {
-                        let fallback = match req.span.qtype {
-                            1 => addrs.ipv4_all_down,
-                            28 => addrs.ipv6_all_down,
+                        let fallback = match RecordType::from(req.span.qtype) {
+                            RecordType::A => addrs.ipv4_all_down,
+                            RecordType::AAAA => addrs.ipv6_all_down,
                             _ => false,
                         };
                         if fallback {
