@@ -143,10 +143,16 @@ enum DnsCommand {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a configuration file and print what it configures.
+    /// Validate a configuration and print what it configures.
     Check {
-        /// The configuration file.
-        path: PathBuf,
+        /// The configuration file. Without it, the configuration `dns serve` would read:
+        /// $BEDROCK_LINK_CONFIG (a path), else $BEDROCK_LINK_CONFIG_TOML (the text), as in a
+        /// container.
+        #[arg(env = "BEDROCK_LINK_CONFIG", required_unless_present = "config_toml")]
+        path: Option<PathBuf>,
+        /// The configuration itself, as TOML text.
+        #[arg(long, env = CONFIG_TOML_VAR, hide_env_values = true)]
+        config_toml: Option<String>,
     },
 }
 
@@ -226,7 +232,9 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
     let result = match cli.command {
-        Command::Config(ConfigCommand::Check { path }) => check(&path),
+        Command::Config(ConfigCommand::Check { path, config_toml }) => {
+            check(&config_source(path, config_toml))
+        }
         Command::Dns(DnsCommand::Serve(args)) => dns_serve(args),
         Command::Discover(command) => discover(command),
         Command::Phz(PhzCommand::Plan(args)) => phz_plan(args),
@@ -260,9 +268,9 @@ fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))
 }
 
-fn check(path: &std::path::Path) -> Result<(), Failure> {
-    let c = Config::load(path, &Flags::default()).map_err(Failure::config)?;
-    println!("{}: ok", path.display());
+fn check(source: &ConfigSource) -> Result<(), Failure> {
+    let c = source.load(&Flags::default()).map_err(Failure::config)?;
+    println!("{}: ok", source.name());
     println!("  listen:         {}", join(&c.listen));
     println!("  upstreams:      {}", join(&c.upstreams));
     println!("  overrides:      {}", c.statics.len());
@@ -594,15 +602,21 @@ fn join<T: ToString>(items: &[T]) -> String {
         .join(", ")
 }
 
-fn dns_serve(args: ServeArgs) -> Result<(), Failure> {
-    let source = match (args.config, args.config_toml) {
+/// Where `dns serve` and `config check` read the configuration: a file wins over the text in
+/// the environment; with neither, the demo.
+fn config_source(path: Option<PathBuf>, text: Option<String>) -> ConfigSource {
+    match (path, text) {
         (Some(path), _) => ConfigSource::File(path),
         (None, Some(text)) => ConfigSource::Text {
             variable: CONFIG_TOML_VAR.to_string(),
             text,
         },
         (None, None) => ConfigSource::Demo,
-    };
+    }
+}
+
+fn dns_serve(args: ServeArgs) -> Result<(), Failure> {
+    let source = config_source(args.config, args.config_toml);
     runtime(true)?
         .block_on(serve::run(source, args.flags.into()))
         .map_err(|e| match e {

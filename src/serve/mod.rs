@@ -41,12 +41,19 @@ impl ConfigSource {
     pub fn load(&self, flags: &Flags) -> Result<Config, ConfigError> {
         match self {
             ConfigSource::File(path) => Config::load(path, flags),
-            ConfigSource::Text { variable, text } => {
-                Config::from_toml(text, Path::new(&format!("${variable}")), flags)
+            ConfigSource::Text { text, .. } => {
+                Config::from_toml(text, Path::new(&self.name()), flags)
             }
-            ConfigSource::Demo => {
-                Config::from_toml(DEMO_CONFIG, Path::new("<built-in demo>"), flags)
-            }
+            ConfigSource::Demo => Config::from_toml(DEMO_CONFIG, Path::new(&self.name()), flags),
+        }
+    }
+
+    /// How errors and reports name it: the path, `$VARIABLE`, or the demo.
+    pub fn name(&self) -> String {
+        match self {
+            ConfigSource::File(path) => path.display().to_string(),
+            ConfigSource::Text { variable, .. } => format!("${variable}"),
+            ConfigSource::Demo => "<built-in demo>".to_string(),
         }
     }
 }

@@ -334,3 +334,58 @@ fn config_from_the_environment_and_the_healthcheck_command() {
         "names the variable and line"
     );
 }
+
+#[test]
+fn config_check_reads_the_configuration_dns_serve_would() {
+    // A container has no file to name: with no path, `config check` checks the text in
+    // $BEDROCK_LINK_CONFIG_TOML, and names it in what it says.
+    let text = "[dns]\nlisten = [\"127.0.0.1:5399\"]\n[upstream]\nservers = [\"127.0.0.1:9\"]\n";
+    let check = |args: &[&str], env: Option<&str>| {
+        let mut cmd = command();
+        cmd.args(args);
+        if let Some(text) = env {
+            cmd.env("BEDROCK_LINK_CONFIG_TOML", text);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = check(&["config", "check"], Some(text));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.starts_with("$BEDROCK_LINK_CONFIG_TOML: ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("listen:         127.0.0.1:5399"),
+        "{stdout}"
+    );
+
+    let bad = check(&["config", "check"], Some("[dns]\nttl = \"x\"\n"));
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("$BEDROCK_LINK_CONFIG_TOML:2:7: dns.ttl"),
+        "{stderr}"
+    );
+
+    // A path wins over the text, as for `dns serve`.
+    let dir = temp_dir("config-check-env");
+    let file = dir.join("c.toml");
+    std::fs::write(&file, text.replace("5399", "5398")).unwrap();
+    let both = check(&["config", "check", file.to_str().unwrap()], Some(text));
+    let stdout = String::from_utf8_lossy(&both.stdout);
+    assert_eq!(both.status.code(), Some(0));
+    assert!(
+        stdout.starts_with(&format!("{}: ok", file.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("127.0.0.1:5398"), "{stdout}");
+
+    // Neither: a usage error.
+    assert_eq!(check(&["config", "check"], None).status.code(), Some(2));
+}

@@ -26,6 +26,8 @@ pub fn command() -> Command {
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_EC2",
         "RUST_LOG",
+        "BEDROCK_LINK_CONFIG",
+        "BEDROCK_LINK_CONFIG_TOML",
     ] {
         cmd.env_remove(var);
     }
