@@ -152,6 +152,54 @@ def test_dockerfile_runs_the_binary_as_non_root_with_bind_capability():
     assert binary(*args[:1], "--help").returncode == 0
 
 
+def cargo_metadata(*extra):
+    out = subprocess.run(["cargo", "metadata", "--format-version", "1", "--locked", *extra], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def dockerignored(path: str, patterns: list) -> bool:
+    """Whether .dockerignore keeps `path` (relative, /-separated) out of the build context:
+    the last pattern that matches the path or a folder above it decides; `!` re-includes."""
+    prefixes = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 2)]
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern.lstrip("!").rstrip("/")
+        if any(fnmatch.fnmatchcase(p, glob) for p in prefixes):
+            ignored = not negated
+    return ignored
+
+
+def test_the_image_build_context_holds_every_target_the_manifest_names():
+    # cargo refuses a manifest whose declared targets are missing, even to build one binary:
+    # each must be copied by the recipe and not left out of the context.
+    text = (DEPLOY / "docker" / "Dockerfile").read_text()
+    copied = [c for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line
+              for c in line.split()[1:-1]]
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    package = next(p for p in cargo_metadata("--no-deps")["packages"] if p["name"] == "bedrock-link")
+    paths = [str(pathlib.Path(t["src_path"]).relative_to(ROOT)) for t in package["targets"]]
+    assert {"tests/it/main.rs", "benches/hot_paths.rs", "src/main.rs"} <= set(paths), paths
+    for path in paths + ["Cargo.toml", "Cargo.lock", "config/demo.toml"]:
+        assert any(path == c or path.startswith(c.rstrip("/") + "/") for c in copied), f"{path} is not copied: {copied}"
+        assert not dockerignored(path, patterns), f"{path} is left out of the context by .dockerignore"
+    assert dockerignored("target/release/bedrock-link", patterns) and dockerignored(".git/HEAD", patterns)
+
+
+def test_the_builder_image_is_new_enough_for_every_locked_dependency():
+    builder = re.search(r"^ARG RUST_IMAGE=rust:(\d+)\.(\d+)", (DEPLOY / "docker" / "Dockerfile").read_text(), re.M)
+    assert builder, "the builder is rust:<major>.<minor>-..."
+    have = (int(builder.group(1)), int(builder.group(2)))
+    needed = max(
+        (tuple(int(x) for x in p["rust_version"].split(".")[:2]), p["name"])
+        for p in cargo_metadata()["packages"] if p.get("rust_version")
+    )
+    assert have >= needed[0], f"rust:{have[0]}.{have[1]} cannot build {needed[1]} (rust-version {needed[0]})"
+
+
 def test_systemd_unit_is_hardened_and_its_command_is_valid():
     unit = (DEPLOY / "systemd" / "bedrock-link.service").read_text()
     settings = {}
