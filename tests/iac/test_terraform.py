@@ -141,7 +141,13 @@ MUTATIONS = [
     ("resolver", "nlb.tf", "    rollback = true", "    rollback = false",
      "resolver", "service_rolls_back_broken_deployments"),
     ("resolver", "main.tf", "condition     = var.log_kms_key_arn == null || try(split(\":\", var.log_kms_key_arn)[3], \"\") == var.region", "condition     = var.name != \"\"",
-     "resolver", "log_key_from_another_region_is_refused"),
+     "resolver", "log_key_from_another_region_is_refused"),    ("resolver", "main.tf", 'allow         = concat(var.client_cidrs, local.is_nlb ? [] : var.daemon_client_cidrs, ["127.0.0.0/8"])',
+     'allow         = concat(var.client_cidrs, ["127.0.0.0/8"])', "resolver", "daemon_mode_has_no_load_balancer_and_no_dhcp"),
+    ("resolver", "main.tf", '    user = "65532:65532"\n', "", "resolver", "container_runs_non_root_read_only_with_only_net_bind_service"),
+    ("resolver", "main.tf", '"NET_RAW",\n', '"NET_RAW", "NET_BIND_SERVICE",\n',
+     "resolver", "container_runs_non_root_read_only_with_only_net_bind_service"),
+    ("resolver", "main.tf", "readonlyRootFilesystem = true", "readonlyRootFilesystem = false",
+     "resolver", "container_runs_non_root_read_only_with_only_net_bind_service"),
 ]
 
 

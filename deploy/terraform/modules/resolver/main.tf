@@ -37,12 +37,67 @@ locals {
     listen         = local.is_nlb ? ["0.0.0.0:53"] : var.daemon_listen
     ttl            = var.ttl
     on_unavailable = var.on_unavailable
-    allow          = concat(var.client_cidrs, ["127.0.0.0/8"])
-    upstream       = local.vpc_resolver
-    admin_address  = local.is_nlb ? "0.0.0.0" : "127.0.0.1"
-    admin_port     = var.admin_port
-    sources        = var.sources
+    # In daemon mode, bridge-mode containers query docker0 from its subnet, not the VPC's.
+    allow         = concat(var.client_cidrs, local.is_nlb ? [] : var.daemon_client_cidrs, ["127.0.0.0/8"])
+    upstream      = local.vpc_resolver
+    admin_address = local.is_nlb ? "0.0.0.0" : "127.0.0.1"
+    admin_port    = var.admin_port
+    sources       = var.sources
   })
+
+  log_group_name = "/ecs/${var.name}"
+  # Docker's default capabilities other than NET_BIND_SERVICE (ECS starts from Docker's set).
+  dropped_capabilities = [
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_RAW",
+    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+  ]
+  # The one container of the task. A local (not inline) so that its every value is known
+  # without applying: tests/image runs the image exactly as this says, read with
+  # `terraform console`.
+  container = {
+    name                   = "bedrock-link"
+    image                  = var.image
+    essential              = true
+    command                = ["dns", "serve"]
+    readonlyRootFilesystem = true
+    environment = [
+      # The whole configuration, so the stock image needs no file.
+      { name = "BEDROCK_LINK_CONFIG_TOML", value = local.config },
+      { name = "BEDROCK_LINK_LOG_FORMAT", value = "json" },
+    ]
+    portMappings = [
+      { containerPort = 53, hostPort = 53, protocol = "udp" },
+      { containerPort = 53, hostPort = 53, protocol = "tcp" },
+      { containerPort = var.admin_port, hostPort = var.admin_port, protocol = "tcp" },
+    ]
+    healthCheck = {
+      command     = ["CMD", "/usr/local/bin/bedrock-link", "healthcheck", "--url", "http://127.0.0.1:${var.admin_port}/readyz"]
+      interval    = 10
+      timeout     = 3
+      retries     = 3
+      startPeriod = 15
+    }
+    # The image's non-root user, said outright so that no task runs the resolver as root.
+    user = "65532:65532"
+    linuxParameters = {
+      # A real PID 1 (signals forwarded, children reaped), as the image has no init of its own.
+      initProcessEnabled = true
+      # Every Docker default capability but NET_BIND_SERVICE, which the binary's file
+      # capability needs in the bounding set to bind port 53. Dropped, not added: Fargate
+      # only allows adding SYS_PTRACE.
+      capabilities = { drop = local.dropped_capabilities }
+    }
+    # SIGTERM drains (upstream.timeout_ms + 1 s); SIGKILL only after this.
+    stopTimeout = 10
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        "awslogs-group"         = local.log_group_name
+        "awslogs-region"        = var.region
+        "awslogs-stream-prefix" = "bedrock-link"
+      }
+    }
+  }
 
   dhcp_domain_name = coalesce(var.dhcp_domain_name, var.region == "us-east-1" ? "ec2.internal" : "${var.region}.compute.internal")
 }
@@ -59,7 +114,7 @@ resource "aws_ecs_cluster" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
-  name              = "/ecs/${var.name}"
+  name              = local.log_group_name
   retention_in_days = var.log_retention_days
   kms_key_id        = var.log_kms_key_arn
   tags              = local.tags
@@ -165,39 +220,9 @@ resource "aws_ecs_task_definition" "this" {
   execution_role_arn       = aws_iam_role.execution.arn
   tags                     = local.tags
 
-  container_definitions = jsonencode([{
-    name                   = "bedrock-link"
-    image                  = var.image
-    essential              = true
-    command                = ["dns", "serve"]
-    readonlyRootFilesystem = true
-    environment = [
-      # The whole configuration, so the stock image needs no file.
-      { name = "BEDROCK_LINK_CONFIG_TOML", value = local.config },
-      { name = "BEDROCK_LINK_LOG_FORMAT", value = "json" },
-    ]
-    portMappings = [
-      { containerPort = 53, hostPort = 53, protocol = "udp" },
-      { containerPort = 53, hostPort = 53, protocol = "tcp" },
-      { containerPort = var.admin_port, hostPort = var.admin_port, protocol = "tcp" },
-    ]
-    healthCheck = {
-      command     = ["CMD", "/usr/local/bin/bedrock-link", "healthcheck", "--url", "http://127.0.0.1:${var.admin_port}/readyz"]
-      interval    = 10
-      timeout     = 3
-      retries     = 3
-      startPeriod = 15
-    }
-    linuxParameters = { initProcessEnabled = true }
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        "awslogs-group"         = aws_cloudwatch_log_group.this.name
-        "awslogs-region"        = var.region
-        "awslogs-stream-prefix" = "bedrock-link"
-      }
-    }
-  }])
+  container_definitions = jsonencode([local.container])
+  # The log group exists before any task would write to it.
+  depends_on = [aws_cloudwatch_log_group.this]
 
   lifecycle {
     # Checks of the module's inputs taken together (this resource always exists).

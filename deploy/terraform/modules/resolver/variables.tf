@@ -180,6 +180,17 @@ variable "daemon_listen" {
   default     = ["172.17.0.1:53"]
 }
 
+variable "daemon_client_cidrs" {
+  description = "ecs-daemon: the source addresses of the hosts' bridge-mode containers (docker0's subnet), which may query the resolver besides client_cidrs. Their queries stay on the host, so no security group rule is involved."
+  type        = list(string)
+  default     = ["172.17.0.0/16"]
+
+  validation {
+    condition     = alltrue([for c in var.daemon_client_cidrs : can(cidrnetmask(c)) && c != "0.0.0.0/0"])
+    error_message = "daemon_client_cidrs must be IPv4 CIDRs, and never 0.0.0.0/0."
+  }
+}
+
 variable "admin_port" {
   description = "Port of the admin listener (/healthz, /readyz, /metrics); the NLB health check uses /readyz on it."
   type        = number

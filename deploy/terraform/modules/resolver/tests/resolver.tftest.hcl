@@ -294,6 +294,11 @@ run "daemon_mode_has_no_load_balancer_and_no_dhcp" {
     )
     error_message = "ecs-daemon: one host-network task per instance, no NLB, no DHCP option set."
   }
+
+  assert {
+    condition     = strcontains(output.config, "allow = [\"10.10.0.0/16\", \"172.17.0.0/16\", \"127.0.0.0/8\"]")
+    error_message = "ecs-daemon: bridge-mode containers (docker0's 172.17.0.0/16) may query: ${output.config}"
+  }
 }
 
 run "dhcp_in_daemon_mode_is_refused" {
@@ -316,4 +321,21 @@ run "log_key_from_another_region_is_refused" {
   }
 
   expect_failures = [aws_cloudwatch_log_group.this]
+}
+
+run "container_runs_non_root_read_only_with_only_net_bind_service" {
+  command = plan
+
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].user == "65532:65532" &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem &&
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].linuxParameters.initProcessEnabled &&
+      toset(jsondecode(aws_ecs_task_definition.this.container_definitions)[0].linuxParameters.capabilities.drop) == toset([
+        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_RAW",
+        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+      ])
+    )
+    error_message = "The resolver runs as 65532 on a read-only root with an init, every Docker default capability dropped but NET_BIND_SERVICE (none added: Fargate allows adding only SYS_PTRACE)."
+  }
 }
