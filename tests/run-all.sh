@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. On a fresh Debian machine (as root) it first installs what the tests need,
-# idempotently: dnsmasq (the stand-in upstream), dig, a Python venv with moto[server] (the
+# idempotently: dnsmasq (the stand-in upstream), dig, podman (with runc, catatonit and
+# debootstrap, for the image tests), a Python venv with moto[server] (the
 # stand-in EC2 API), and venvs with pytest (+python-hcl2, pytest-xdist) and checkov. Terraform
 # (on the PATH of this kind of machine) runs for real, with the AWS provider from the
 # machine's filesystem mirror; tests/iac/test_terraform.py finds it.
@@ -15,10 +16,18 @@ command -v curl >/dev/null || need+=(curl)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+# The image tests (root only): podman with runc, catatonit for --init, debootstrap for the
+# stand-in builder image.
+if [ "$(id -u)" = 0 ]; then
+  command -v podman >/dev/null || need+=(podman)
+  command -v runc >/dev/null || need+=(runc)
+  command -v catatonit >/dev/null || need+=(catatonit)
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing ${need[*]}: run as root, or install them" >&2; exit 1; fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 # The venvs (outside the clone, so runs can share them) install in the background while
@@ -70,7 +79,15 @@ bash tests/e2e/two-regions.sh
 cargo test --locked --all-targets
 # The DNS core alone, without the AWS SDK (what the fuzz targets and benchmarks build).
 cargo test --locked --lib --no-default-features
+# The container image: deploy/docker/Dockerfile built with podman (stand-in base images, no
+# registry), then run as each ECS task definition runs it (root; skipped with a notice
+# otherwise, unless BEDROCK_LINK_E2E_REQUIRED=1). Last, so that its release build does not
+# compete with the tests above.
+echo "--- tests/image (the container image)"
+image=0
+"$IAC_VENV/bin/pytest" -q -p no:cacheprovider -rs tests/image || image=$?
 echo "--- tests/iac (Terraform and deploy/ contracts)"
 iac=0; wait "$IAC_TESTS" || iac=$?
 cat "$LOGS/iac.log"
-exit "$iac"
+[ "$iac" = 0 ] || exit "$iac"
+exit "$image"
