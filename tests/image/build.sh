@@ -14,7 +14,9 @@ TAG=${1:-localhost/bedrock-link:test}
 
 bash tests/image/stand-ins.sh
 started=$(date +%s)
-podman build --format docker --pull=never --layers=false --network host -f deploy/docker/Dockerfile -t "$TAG" . > /tmp/bedrock-link-image-build.log 2>&1 ||
-  { tail -n 60 /tmp/bedrock-link-image-build.log >&2; exit 1; }
+log=$(mktemp)
+podman build --format docker --pull=never --layers=false --network host -f deploy/docker/Dockerfile -t "$TAG" . > "$log" 2>&1 ||
+  { tail -n 60 "$log" >&2; rm -f "$log"; exit 1; }
+rm -f "$log"
 size=$(podman image inspect --format '{{.Size}}' "$TAG")
 echo "image: $TAG built in $(( $(date +%s) - started )) s, $(( size / 1000000 )) MB"
