@@ -378,10 +378,10 @@ mod tests {
             RecordType::SOA,
             RecordType::NS,
         ];
-        let mut compared = 0;
         for (n, name) in names.iter().enumerate() {
             for qtype in types {
-                for flags in 0..8 {
+                // RD and CD, each on and off.
+                for flags in 0..4 {
                     let (rd, cd) = (flags & 1 != 0, flags & 2 != 0);
                     // Each variant is asked three times in a different case: the first
                     // prepares the answer, the others are patched from it.
@@ -396,12 +396,10 @@ mod tests {
                         let fresh = override_answer(&req, &lookup, 60, 1232);
                         let patched = answers.reply(&req, &raw, &table, &lookup, 60, 1232);
                         assert_eq!(patched, fresh, "{name} {qtype} rd={rd} cd={cd} {edns:?}");
-                        compared += 1;
                     }
                 }
             }
         }
-        assert_eq!(compared, 4 * 6 * 8 * 3);
         // Class ANY is answered as IN, with its own question: never a prepared IN answer.
         let mut raw = query(names[0], RecordType::A, true, false, None);
         let class_at = raw.len() - 2;

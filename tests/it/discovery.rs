@@ -112,9 +112,15 @@ fn ready(admin: SocketAddr) -> bool {
     http_get(admin, "/readyz").0 == 200
 }
 
-/// Bedrock names never reached the upstream, and no answer was the public address.
-fn assert_no_leak(up: &TestUpstream) {
+/// The Bedrock names, asked now, are not answered with the public address, and none of them
+/// ever reached the upstream (these questions included).
+async fn assert_no_leak(up: &TestUpstream, dns: SocketAddr) {
     for name in [RUNTIME, AGENT_RUNTIME, BEDROCK] {
+        let reply = ask(dns, name, RecordType::A).await;
+        assert!(
+            !ipv4s(&reply).contains(&PUBLIC),
+            "{name} was answered with the public address"
+        );
         assert!(up.seen_for(name).is_empty(), "{name} was sent upstream");
     }
 }
@@ -192,7 +198,17 @@ async fn serves_what_ec2_holds_and_follows_changes() {
         .collect();
     assert_eq!(json_ips, runtime_ips);
     assert_eq!(row["ipv6"], serde_json::json!([]));
-    let _ = decoy_ep;
+    // The decoy VPC's endpoint is never served: its addresses are in no answer, its id in no row.
+    let decoy_ips = moto::endpoint_ips(&ec2, &decoy_ep).await;
+    assert!(!decoy_ips.is_empty());
+    for name in [RUNTIME, AGENT_RUNTIME, BEDROCK] {
+        let served = ipv4s(&ask(s.dns, name, RecordType::A).await);
+        assert!(
+            served.iter().all(|a| !decoy_ips.contains(a)),
+            "{name} answered with the decoy VPC's address"
+        );
+    }
+    assert!(rows.iter().all(|r| r["endpoint_id"] != decoy_ep.as_str()));
 
     // `phz plan`: one zone per hostname, an alias A record to the endpoint's regional DNS name.
     let plan = run_json(&[
@@ -286,7 +302,7 @@ async fn serves_what_ec2_holds_and_follows_changes() {
         3.0
     );
 
-    assert_no_leak(&up);
+    assert_no_leak(&up, s.dns).await;
     drop(s.daemon);
 }
 
@@ -316,7 +332,7 @@ async fn stale_past_max_stale_fails_closed_and_unready() {
         ),
         1.0
     );
-    assert_no_leak(&up);
+    assert_no_leak(&up, s.dns).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,7 +353,7 @@ async fn names_fail_closed_before_the_first_pass() {
         "out of scope: forwarded"
     );
     assert!(!ready(s.admin), "not ready before the first pass");
-    assert_no_leak(&up);
+    assert_no_leak(&up, s.dns).await;
 }
 
 /// Runs `bedrock-link discover` for VPC vpc-0abc against `api`, with `env` on top of the
@@ -397,7 +413,7 @@ async fn access_denied_is_reported_by_discover_and_serve() {
         "bedrock_link_discovery_errors_total{{source=\"{REGION}/vpc-0abc\",kind=\"access_denied\"}}"
     );
     until_metric(s.admin, &errors, |v| v >= 1.0).await;
-    assert_no_leak(&up);
+    assert_no_leak(&up, s.dns).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -602,7 +618,7 @@ async fn doctor_says_what_passes_and_what_to_fix() {
             .contains("deploy/iam/discovery-policy.json"),
         "{ec2}"
     );
-    assert_no_leak(&up);
+    assert_no_leak(&up, s.dns).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,7 +105,8 @@ async fn cache_serves_repeats_with_ttls_counting_down() {
     );
 
     // A different type is a different question.
-    let _ = ask(addr, "cached.example.test.", RecordType::AAAA).await;
+    let aaaa = ask(addr, "cached.example.test.", RecordType::AAAA).await;
+    assert_eq!(aaaa.queries[0].query_type(), RecordType::AAAA);
     assert_eq!(up.seen_for("cached.example.test").len(), 2);
 
     // TTL 0 is never cached.

@@ -472,6 +472,15 @@ async fn a_cname_chain_into_an_override_is_completed_from_our_table() {
     }
     // A CNAME question is answered by the alias itself.
     let alias = ask(addr, "llm.corp.test.", RecordType::CNAME).await;
+    assert_eq!(alias.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(alias.answers[0].name.to_string(), "llm.corp.test.");
+    assert_eq!(
+        cnames(&alias),
+        [
+            "hop.corp.test.",
+            "bedrock-runtime.ap-southeast-2.amazonaws.com."
+        ]
+    );
     assert!(addresses(&alias).is_empty());
 }
 

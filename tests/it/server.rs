@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::support::*;
 use bedrock_link::serve::Running;
 use hickory_proto::op::{Edns, Message, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::{A, NS};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 const ONE: &str =
     "[[static]]\nname = \"bedrock-runtime.ap-southeast-2.amazonaws.com\"\nipv4 = [\"10.1.0.10\"]\n";
@@ -222,8 +223,8 @@ async fn malformed_input_gets_formerr_or_silence_and_serving_goes_on() {
         let reply = udp_raw(addr, &m, wait).await.expect("NOTIMP");
         assert_eq!(rcode_of(&reply), 4, "opcode {opcode}");
     }
-    // Garbage over TCP, including a length prefix that lies.
-    let _ = tcp_raw(addr, &[0xff; 7]).await;
+    // Seven bytes of garbage over TCP, shorter than a header: no reply (the connection closes).
+    assert_eq!(tcp_raw(addr, &[0xff; 7]).await, None);
 
     // The server still answers real queries.
     let ok = udp(addr, &query_msg(NAME, RecordType::A, None)).await;
@@ -295,8 +296,25 @@ async fn reply_to_a_query_with_opt_and_other_records_is_well_formed() {
             vec![1, 2, 3],
         ));
     msg.set_edns(edns);
+    // Other records beside the OPT (an authority NS, an additional A) are ignored too.
+    let corp = Name::from_ascii("corp.test.").unwrap();
+    let ns = Name::from_ascii("ns.corp.test.").unwrap();
+    msg.add_authority(Record::from_rdata(corp, 60, RData::NS(NS(ns.clone()))));
+    msg.add_additional(Record::from_rdata(ns, 60, RData::A(A::new(192, 0, 2, 53))));
     let reply: Message = udp(addr, &msg).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(ipv4s(&reply), vec![ip("10.1.0.10")]);
+    // The reply is ours alone: its own OPT, none of the query's records echoed.
+    assert!(reply.edns.is_some(), "an EDNS query gets an OPT");
+    assert!(reply.additionals.is_empty(), "{:?}", reply.additionals);
+    assert!(
+        reply
+            .authorities
+            .iter()
+            .all(|r| r.record_type() != RecordType::NS),
+        "{:?}",
+        reply.authorities
+    );
 }
 
 /// A reload's static overrides are answered as soon as `reload` returns, while a discovery
