@@ -11,7 +11,8 @@
 #   FILE    source files or globs to mutate, e.g. src/zone/scope.rs 'src/dns/*.rs'
 # Results: bench/mutants/<label>/mutants.out/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json), label from MUTANTS_LABEL or the first file; a summary line
-# with the four counts at the end. MUTANTS_JOBS (default 1) runs mutants in parallel.
+# with the four counts at the end. MUTANTS_JOBS (default 1) runs mutants in parallel;
+# MUTANTS_ARGS passes more options to cargo-mutants (e.g. --re 'config_source|check').
 # Nothing here reaches the network: fake AWS credentials, no metadata service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +36,15 @@ label=${MUTANTS_LABEL:-$(basename "${files[1]}" .rs)}
 out="bench/mutants/$label"
 mkdir -p "$out"
 status=0
-cargo mutants --no-shuffle --jobs "${MUTANTS_JOBS:-1}" --minimum-test-timeout 60 \
+# shellcheck disable=SC2086 # MUTANTS_ARGS is a list of options
+cargo mutants --no-shuffle --jobs "${MUTANTS_JOBS:-1}" --minimum-test-timeout 60 ${MUTANTS_ARGS:-} \
   "${files[@]}" --output "$out" -- "${tests[@]}" "$@" || status=$?
 # 0: all caught; 2: some missed; 3: some timed out. Anything else is a failure of the run.
 case $status in 0|2|3) ;; *) echo "mutants: cargo mutants exited $status" >&2; exit "$status" ;; esac
 
-count() { [ -f "$out/mutants.out/$1.txt" ] && grep -c . "$out/mutants.out/$1.txt" || echo 0; }
+count() { # lines of one outcome's file (grep -c prints 0 and fails on an empty one)
+  if [ -f "$out/mutants.out/$1.txt" ]; then grep -c . "$out/mutants.out/$1.txt" || true; else echo 0; fi
+}
 caught=$(count caught) missed=$(count missed) timeout=$(count timeout) unviable=$(count unviable)
 viable=$(( caught + missed + timeout ))
 echo "mutants: $label: caught $caught, missed $missed, timeout $timeout, unviable $unviable" \
