@@ -100,14 +100,18 @@ class Namespace:
     def ip(self, *args):
         subprocess.run(["ip", "-n", self.name, *args], check=True)
 
+    @staticmethod
+    def env():
+        """What a process in the namespace gets: PATH and the fake AWS settings, nothing else."""
+        return {"PATH": os.environ.get("PATH", ""), **iac.SAFE_ENV}
+
     def exec(self, *args, timeout=60):
         return subprocess.run(["ip", "netns", "exec", self.name, *args], capture_output=True, text=True,
-                              timeout=timeout, env={"PATH": os.environ.get("PATH", ""), **iac.SAFE_ENV})
+                              timeout=timeout, env=self.env())
 
     def spawn(self, *args, log: str):
         proc = subprocess.Popen(["ip", "netns", "exec", self.name, *args], stdout=subprocess.DEVNULL,
-                                stderr=open(self.tmp / log, "w"),
-                                env={"PATH": os.environ.get("PATH", ""), **iac.SAFE_ENV})
+                                stderr=open(self.tmp / log, "w"), env=self.env())
         self.procs.append(proc)
         return proc
 

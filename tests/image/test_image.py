@@ -209,9 +209,7 @@ def test_the_image_serves_as_each_ecs_shape_runs_it(image, netns, module_console
         container = in_vpc(task_container(origin), vpc_id)
     else:
         container = module_console("local.container", module_variables(origin, vpc_id))
-        if origin == "nlb-service":
-            # The task listens on 0.0.0.0; a client in the VPC (here, the namespace's loopback).
-            client = "127.0.0.1"
+    # A task listening on 0.0.0.0 is asked on the namespace's loopback.
     server = listen_address(container)
     server = "127.0.0.1" if server == "0.0.0.0" else server
     ctr = containers(shape)
