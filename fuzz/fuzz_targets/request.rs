@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use bedrock_link::config::{Config, Flags};
+use bedrock_link::dns::cache::AnswerCache;
 use bedrock_link::dns::handler::{Handler, Step, Transport};
 use bedrock_link::metrics::Metrics;
 use bedrock_link::zone::publisher::TablePublisher;
@@ -35,7 +36,8 @@ fn handler() -> &'static Handler {
             .expect("fuzz config");
         let metrics = Arc::new(Metrics::new());
         let zone = Arc::new(TablePublisher::new(config.statics.clone(), Vec::new(), config.health, metrics.clone()));
-        Handler::new(config, metrics, zone)
+        let cache = Arc::new(AnswerCache::new(config.cache_size, config.cache_max_bytes));
+        Handler::new(config, zone, cache, metrics)
     })
 }
 

@@ -4,18 +4,20 @@
 //! [`Handler::begin`] is synchronous and settles everything that needs no network (access
 //! control, malformed input, overrides, cache hits); only a cache miss comes back as
 //! [`Step::Forward`], which is completed by asking the upstreams, once for every identical
-//! question waiting at the same time (they share the one reply): [`Handler::relay`] for a UDP
+//! question waiting at the same time (they share the one reply, see [`coalesce`]): [`Handler::relay`] for a UDP
 //! query (no task unless the first server fails it: the upstream pool's receiver thread
 //! answers the client), [`Handler::finish`] from a task (TCP).
 //!
 //! Every forwarded answer, fresh or cached, is served through [`Handler::serve`]: when its
 //! CNAME or DNAME chain reaches one of our names, the chain is completed from the record table
 //! in force, so the upstream's records for that name never reach a client.
+//!
+//! The handler only answers: the daemon owns the record table's writer, the cache and the
+//! metrics, and applies a reload's static overrides to the zone itself.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -23,19 +25,18 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, RecordType};
 use socket2::SockRef;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::debug;
 
 use crate::config::{Config, OnUnavailable};
 use crate::dns::cache::{self, Answer, AnswerCache};
+use crate::dns::coalesce::{Flight, Flights, Landing, Seat};
 use crate::dns::ratelimit::RateLimiter;
 use crate::dns::request::{Reject, Request};
 use crate::dns::response::{self, OverrideAnswers};
 use crate::dns::upstream::{self, Progress, Relayed, Reply, UpstreamError, Upstreams};
 use crate::dns::wire;
 use crate::metrics::{Metrics, Outcome};
-use crate::sync::lock;
 use crate::zone::publisher::TablePublisher;
 use crate::zone::table::Lookup;
 
@@ -99,9 +100,6 @@ impl Drop for InflightSlot {
     }
 }
 
-/// What the queries waiting on one upstream question receive: the answer, or `None` (SERVFAIL).
-type Landing = Option<Arc<Answer>>;
-
 /// A UDP client and the listener socket its query came in on: a relayed query's reply is sent
 /// from whichever thread settles it.
 #[derive(Debug)]
@@ -121,74 +119,42 @@ impl UdpClient {
     }
 }
 
-/// A query waiting for a question already on its way upstream.
-#[derive(Debug)]
-enum Passenger {
-    /// A task waits for the landing.
-    Task(oneshot::Sender<Landing>),
-    /// A UDP query, answered by whoever lands the flight.
-    Datagram(Box<Pending>, UdpClient),
-}
-
 /// The shared query handler.
 pub struct Handler {
     state: ArcSwap<State>,
+    /// Read only: the table in force (the daemon writes it).
     zone: Arc<TablePublisher>,
-    cache: AnswerCache,
+    cache: Arc<AnswerCache>,
     overrides: OverrideAnswers,
     inflight: Arc<AtomicUsize>,
-    /// Questions on their way upstream (by cache key), with the queries that asked the same
-    /// meanwhile: one upstream query answers them all, which spares the VPC resolver's
-    /// 1024 packets per second per ENI under bursts.
-    flights: Mutex<HashMap<cache::Key, Vec<Passenger>>>,
-    pub metrics: Arc<Metrics>,
+    /// Questions on their way upstream, with the queries that asked the same meanwhile.
+    flights: Flights,
+    metrics: Arc<Metrics>,
 }
 
 impl Handler {
-    /// A handler answering our names from `zone` and everything else as `config` says.
-    pub fn new(config: Config, metrics: Arc<Metrics>, zone: Arc<TablePublisher>) -> Self {
-        let cache = AnswerCache::new(config.cache_size, config.cache_max_bytes);
+    /// A handler answering our names from `zone`, and everything else as `config` says
+    /// through `cache`.
+    pub fn new(
+        config: Config,
+        zone: Arc<TablePublisher>,
+        cache: Arc<AnswerCache>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             state: ArcSwap::from_pointee(State::new(config)),
             zone,
             cache,
             overrides: OverrideAnswers::default(),
             inflight: Arc::new(AtomicUsize::new(0)),
-            flights: Mutex::default(),
+            flights: Flights::default(),
             metrics,
         }
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> Config {
-        self.state.load().config.clone()
-    }
-
-    /// Swaps in a new configuration; queries in flight finish with the old one. Returns the
-    /// ticket of the record table change (its static overrides), for `TablePublisher::wait_published`.
-    pub fn reload(&self, config: Config) -> u64 {
-        let upstreams_changed = config.upstreams != self.state.load().config.upstreams;
-        let ticket = self.zone.set_statics(config.statics.clone());
+    /// Swaps in a new configuration; queries in flight finish with the old one.
+    pub fn set_config(&self, config: Config) {
         self.state.store(Arc::new(State::new(config)));
-        if upstreams_changed {
-            self.cache.clear();
-        }
-        ticket
-    }
-
-    /// Our names: the record table queries are answered from, and its writer.
-    pub fn zone(&self) -> &TablePublisher {
-        &self.zone
-    }
-
-    /// Number of cached answers.
-    pub fn cache_len(&self) -> usize {
-        self.cache.len()
-    }
-
-    /// What the cached answers weigh, in bytes.
-    pub fn cache_bytes(&self) -> u64 {
-        self.cache.bytes()
     }
 
     /// Everything that can be answered without the network.
@@ -222,11 +188,7 @@ impl Handler {
             wire::lowercase_into(lower, name);
             let table = self.zone.current();
             let lookup = table.lookup_wire(lower);
-            let unavailable = match &lookup {
-                Lookup::Records { addrs, .. } => addrs.is_empty(),
-                Lookup::Unavailable => true,
-                _ => false,
-            };
+            let unavailable = lookup.is_unavailable();
             // Our names are answered in class IN; class ANY (QCLASS *) gets the IN answer. Any
             // other class of one of our names is refused, never forwarded.
             let class = req.question.query_class();
@@ -304,21 +266,21 @@ impl Handler {
         runtime: &Handle,
         token: TaskTrackerToken,
     ) {
-        {
-            let mut flights = lock(&self.flights);
-            if let Some(passengers) = flights.get_mut(&pending.key) {
+        let flight = match self.flights.board(&pending.key) {
+            Seat::Leader(flight) => flight,
+            Seat::Follower(seat) => {
                 self.metrics.upstream_coalesced.inc();
-                passengers.push(Passenger::Datagram(pending, client));
+                let handler = self.clone();
+                seat.wait(Box::new(move |landing| {
+                    client.send(&handler.reply_to(&pending, landing));
+                }));
                 return;
             }
-            flights.insert(pending.key.clone(), Vec::new());
-        }
+        };
         let state = pending.state.clone();
         let job = RelayJob {
-            flight: Flight {
-                handler: self.clone(),
-                key: Some(pending.key.clone()),
-            },
+            handler: self.clone(),
+            flight,
             pending,
             client,
             runtime: runtime.clone(),
@@ -330,19 +292,32 @@ impl Handler {
 
     /// Asks the upstreams for a query `begin` could not answer, from a task; a query whose
     /// question is already on its way upstream waits for that answer instead of asking again.
-    pub async fn finish(self: &Arc<Self>, pending: Box<Pending>) -> Vec<u8> {
-        let landing = match self.board(&pending.key) {
-            Boarding::Follower(landed) => {
+    pub async fn finish(&self, pending: Box<Pending>) -> Vec<u8> {
+        // Boarded before any await: a follower's seat holds the board's lock.
+        let seat = match self.flights.board(&pending.key) {
+            Seat::Leader(flight) => Ok(flight),
+            Seat::Follower(seat) => Err(seat.wait_task()),
+        };
+        let landing = match seat {
+            Err(landed) => {
                 self.metrics.upstream_coalesced.inc();
                 landed.await.ok().flatten()
             }
-            Boarding::Leader(flight) => {
+            Ok(flight) => {
                 let answer = self.ask_upstreams(&pending, Instant::now(), None).await;
-                flight.land(answer.clone());
+                self.land(flight, &pending.key, answer.clone());
                 answer
             }
         };
         self.reply_to(&pending, landing)
+    }
+
+    /// Lands a flight: its answer is cached first, so that nobody asks again in between.
+    fn land(&self, flight: Flight, key: &cache::Key, landing: Landing) {
+        if let Some(answer) = &landing {
+            self.cache.insert(key.clone(), answer.clone());
+        }
+        flight.land(landing);
     }
 
     /// The reply for a query that waited on the upstreams.
@@ -398,44 +373,6 @@ impl Handler {
         }
     }
 
-    /// Joins the flight for `key`, or starts it.
-    fn board(self: &Arc<Self>, key: &cache::Key) -> Boarding {
-        let mut flights = lock(&self.flights);
-        match flights.get_mut(key) {
-            Some(passengers) => {
-                let (tell, landed) = oneshot::channel();
-                passengers.push(Passenger::Task(tell));
-                Boarding::Follower(landed)
-            }
-            None => {
-                flights.insert(key.clone(), Vec::new());
-                Boarding::Leader(Flight {
-                    handler: self.clone(),
-                    key: Some(key.clone()),
-                })
-            }
-        }
-    }
-
-    /// An answer (or none) for the flight of `key`: cached first, so that nobody asks again
-    /// between, then every passenger is answered.
-    fn land(&self, key: cache::Key, landing: Landing) {
-        if let Some(answer) = &landing {
-            self.cache.insert(key.clone(), answer.clone());
-        }
-        let passengers = lock(&self.flights).remove(&key).unwrap_or_default();
-        for passenger in passengers {
-            match passenger {
-                Passenger::Task(tell) => {
-                    let _ = tell.send(landing.clone());
-                }
-                Passenger::Datagram(pending, client) => {
-                    client.send(&self.reply_to(&pending, landing.clone()));
-                }
-            }
-        }
-    }
-
     /// A forwarded answer (fresh or cached) for this client: patched for it, with its chain
     /// completed from our table when the chain reaches one of our names.
     fn serve(
@@ -474,13 +411,10 @@ impl Handler {
         let table = self.zone.current();
         for name in answer.chain.iter() {
             let lookup = table.lookup_wire(name);
-            let unavailable = match &lookup {
-                Lookup::NotOurs => continue,
-                Lookup::Records { addrs, .. } => addrs.is_empty(),
-                Lookup::Unavailable => true,
-                Lookup::NoData { .. } | Lookup::NxDomain { .. } => false,
-            };
-            if unavailable {
+            if matches!(lookup, Lookup::NotOurs) {
+                continue;
+            }
+            if lookup.is_unavailable() {
                 return match state.config.on_unavailable {
                     OnUnavailable::Forward => reply,
                     OnUnavailable::Servfail => {
@@ -526,37 +460,9 @@ impl Handler {
     }
 }
 
-/// Whether a query starts a flight upstream or waits for one already on its way.
-enum Boarding {
-    Leader(Flight),
-    Follower(oneshot::Receiver<Landing>),
-}
-
-/// A question on its way upstream; whoever waits for it is told when it lands, or, should the
-/// asking query be dropped first, told that there is nothing (they answer SERVFAIL).
-struct Flight {
-    handler: Arc<Handler>,
-    key: Option<cache::Key>,
-}
-
-impl Flight {
-    fn land(mut self, landing: Landing) {
-        if let Some(key) = self.key.take() {
-            self.handler.land(key, landing);
-        }
-    }
-}
-
-impl Drop for Flight {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.handler.land(key, None);
-        }
-    }
-}
-
 /// A UDP query relayed upstream without a task (see [`Handler::relay`]).
 struct RelayJob {
+    handler: Arc<Handler>,
     flight: Flight,
     pending: Box<Pending>,
     client: UdpClient,
@@ -571,16 +477,24 @@ impl Relayed for RelayJob {
     }
 
     fn answered(self: Box<Self>, reply: Reply) {
-        let handler = self.flight.handler.clone();
-        let landing = handler.accept(reply, self.started);
-        self.flight.land(landing.clone());
-        self.client.send(&handler.reply_to(&self.pending, landing));
+        let RelayJob {
+            handler,
+            flight,
+            pending,
+            client,
+            started,
+            ..
+        } = *self;
+        let landing = handler.accept(reply, started);
+        handler.land(flight, &pending.key, landing.clone());
+        client.send(&handler.reply_to(&pending, landing));
     }
 
     fn unsettled(self: Box<Self>, progress: Progress) {
         let runtime = self.runtime.clone();
         runtime.spawn(async move {
             let RelayJob {
+                handler,
                 flight,
                 pending,
                 client,
@@ -588,11 +502,10 @@ impl Relayed for RelayJob {
                 _token,
                 ..
             } = *self;
-            let handler = flight.handler.clone();
             let landing = handler
                 .ask_upstreams(&pending, started, Some(progress))
                 .await;
-            flight.land(landing.clone());
+            handler.land(flight, &pending.key, landing.clone());
             client.send(&handler.reply_to(&pending, landing));
         });
     }

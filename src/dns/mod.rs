@@ -5,7 +5,8 @@
 //! | module | concern |
 //! |---|---|
 //! | [`listeners`] | UDP listener threads, TCP listeners, connection limits, draining |
-//! | [`handler`] | begin (inline: ACL, our names, cache hits) / finish (upstream, coalesced); chains into our names |
+//! | [`handler`] | begin (inline: ACL, our names, cache hits) / relay and finish (upstream); chains into our names |
+//! | [`coalesce`] | one upstream query for every identical question asked while it is on its way |
 //! | [`request`] | decoding a client's query (hickory-proto) |
 //! | [`response`] | the replies we author: our names (as a PHZ answers), completed chains, errors, truncation |
 //! | [`wire`] | byte-level walking and patching of messages |
@@ -15,6 +16,7 @@
 //! | [`ratelimit`] | optional per-client token bucket |
 
 pub mod cache;
+pub mod coalesce;
 pub mod handler;
 pub mod listeners;
 pub mod prepared;

@@ -13,26 +13,32 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::dns::handler::Handler;
+use crate::dns::cache::AnswerCache;
+use crate::metrics::Metrics;
+use crate::zone::publisher::TablePublisher;
 
-/// What the admin endpoints report on.
+/// What the admin endpoints report on (the daemon hands it over; everything is read only).
 pub struct Status {
-    pub handler: Arc<Handler>,
+    pub zone: Arc<TablePublisher>,
+    pub cache: Arc<AnswerCache>,
+    pub metrics: Arc<Metrics>,
     /// True once the DNS listeners are bound; false again while shutting down.
     pub serving: AtomicBool,
 }
 
 impl Status {
-    pub fn new(handler: Arc<Handler>) -> Self {
+    pub fn new(zone: Arc<TablePublisher>, cache: Arc<AnswerCache>, metrics: Arc<Metrics>) -> Self {
         Self {
-            handler,
+            zone,
+            cache,
+            metrics,
             serving: AtomicBool::new(false),
         }
     }
 
     /// Ready: listeners bound, not draining, and every discovery source fresh.
     pub fn is_ready(&self) -> bool {
-        self.serving.load(Ordering::Relaxed) && self.handler.zone().all_feeds_fresh()
+        self.serving.load(Ordering::Relaxed) && self.zone.all_feeds_fresh()
     }
 }
 
@@ -66,11 +72,11 @@ async fn readyz(State(status): State<Arc<Status>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(status): State<Arc<Status>>) -> impl IntoResponse {
-    let metrics = &status.handler.metrics;
-    metrics.cache_entries.set(status.handler.cache_len() as i64);
+    let metrics = &status.metrics;
+    metrics.cache_entries.set(status.cache.len() as i64);
     metrics
         .cache_bytes
-        .set(i64::try_from(status.handler.cache_bytes()).unwrap_or(i64::MAX));
+        .set(i64::try_from(status.cache.bytes()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

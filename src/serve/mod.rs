@@ -4,8 +4,8 @@ pub mod admin;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -16,10 +16,12 @@ use tracing::{error, info, warn};
 use self::admin::Status;
 use crate::config::{Config, ConfigError, Flags};
 use crate::discovery::{self, SourceStatus};
+use crate::dns::cache::AnswerCache;
 use crate::dns::handler::Handler;
 use crate::dns::listeners::{self, BindError, Limits, Server};
 use crate::health;
 use crate::metrics::Metrics;
+use crate::sync::lock;
 use crate::zone::publisher::{Feed, TablePublisher};
 
 /// The demo configuration built into the binary (`dns serve --demo`).
@@ -77,9 +79,13 @@ pub enum ServeError {
     Discovery(String),
 }
 
-/// A running resolver: DNS listeners, the admin listener and the shared handler.
+/// A running resolver: DNS listeners and the query handler, the admin listener, and what they
+/// read: the record table (and its writer), the answer cache and the metrics.
 pub struct Running {
-    pub handler: Arc<Handler>,
+    handler: Arc<Handler>,
+    zone: Arc<TablePublisher>,
+    cache: Arc<AnswerCache>,
+    metrics: Arc<Metrics>,
     server: Server,
     status: Arc<Status>,
     admin_addr: Option<SocketAddr>,
@@ -93,6 +99,8 @@ pub struct Running {
     table_writer_shutdown: CancellationToken,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
     started: Config,
+    /// The upstreams in force: a reload that changes them empties the cache.
+    upstreams: Mutex<Vec<SocketAddr>>,
     drain: Duration,
 }
 
@@ -123,8 +131,14 @@ impl Running {
             config.health,
             metrics.clone(),
         ));
-        let handler = Arc::new(Handler::new(config, metrics.clone(), tables.clone()));
-        let status = Arc::new(Status::new(handler.clone()));
+        let cache = Arc::new(AnswerCache::new(config.cache_size, config.cache_max_bytes));
+        let handler = Arc::new(Handler::new(
+            config,
+            tables.clone(),
+            cache.clone(),
+            metrics.clone(),
+        ));
+        let status = Arc::new(Status::new(tables.clone(), cache.clone(), metrics.clone()));
 
         let admin_listener = match admin_listen {
             Some(addr) => Some(
@@ -157,6 +171,9 @@ impl Running {
             .map(|l| tokio::spawn(admin::serve(l, status.clone(), admin_shutdown.clone())));
         Ok(Self {
             handler,
+            zone: tables,
+            cache,
+            metrics,
             server,
             status,
             admin_addr,
@@ -166,6 +183,7 @@ impl Running {
             table_writer,
             prober,
             table_writer_shutdown,
+            upstreams: Mutex::new(started.upstreams.clone()),
             started,
             drain,
         })
@@ -181,6 +199,16 @@ impl Running {
         self.admin_addr
     }
 
+    /// The counters, gauges and histograms `/metrics` renders.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The answer cache for forwarded names.
+    pub fn cache(&self) -> &AnswerCache {
+        &self.cache
+    }
+
     /// Applies a new configuration, and returns once the record table holds its static
     /// overrides. What only a restart can change is reported by key.
     pub async fn reload(&self, config: Config) {
@@ -190,9 +218,18 @@ impl Running {
         }
         self.discovery.set_upstreams(&config.upstreams);
         let summary = summary(&config);
-        let ticket = self.handler.reload(config);
-        self.handler.zone().wait_published(ticket).await;
-        self.handler.metrics.reloads.inc();
+        let upstreams_changed = {
+            let mut in_force = lock(&self.upstreams);
+            std::mem::replace(&mut *in_force, config.upstreams.clone()) != config.upstreams
+        };
+        let ticket = self.zone.set_statics(config.statics.clone());
+        self.handler.set_config(config);
+        // Answers from other servers are not the new servers' answers.
+        if upstreams_changed {
+            self.cache.clear();
+        }
+        self.zone.wait_published(ticket).await;
+        self.metrics.reloads.inc();
         info!(%summary, "configuration reloaded");
     }
 
@@ -284,7 +321,7 @@ pub async fn run(source: ConfigSource, flags: Flags) -> Result<(), ServeError> {
             _ = hangup.recv() => match source.load(&flags) {
                 Ok(config) => running.reload(config).await,
                 Err(e) => {
-                    running.handler.metrics.reload_failures.inc();
+                    running.metrics.reload_failures.inc();
                     error!(error = %e, "reload rejected; keeping the running configuration");
                 }
             },

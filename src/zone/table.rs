@@ -81,6 +81,18 @@ pub enum Lookup {
     Unavailable,
 }
 
+impl Lookup {
+    /// Ours, with no address to answer: not discovered yet, no such endpoint, or every
+    /// address gone. `dns.on_unavailable` decides what the client gets.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Lookup::Records { addrs, .. } => addrs.is_empty(),
+            Lookup::Unavailable => true,
+            Lookup::NotOurs | Lookup::NoData { .. } | Lookup::NxDomain { .. } => false,
+        }
+    }
+}
+
 /// Immutable map from lower-case names to their records.
 #[derive(Debug)]
 pub struct RecordTable {

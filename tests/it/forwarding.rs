@@ -670,7 +670,7 @@ async fn identical_concurrent_misses_share_one_upstream_query() {
         1,
         "one upstream query"
     );
-    let metrics = running.handler.metrics.render();
+    let metrics = running.metrics().render();
     assert!(
         metrics.contains("bedrock_link_upstream_coalesced_total 19"),
         "{metrics}"
@@ -700,12 +700,12 @@ async fn the_cache_holds_no_more_bytes_than_its_budget() {
         .await;
         assert_eq!(reply.answers.len(), 16);
     }
-    let held = running.handler.cache_bytes();
+    let held = running.cache().bytes();
     assert!(held > 0 && held <= budget, "{held} bytes cached");
     assert!(
-        running.handler.cache_len() < 20,
+        running.cache().len() < 20,
         "{} entries",
-        running.handler.cache_len()
+        running.cache().len()
     );
     // Asked again, most of them must go upstream: they could not all be kept.
     let seen = |i: usize| up.seen_for(&format!("big{i}.example.test")).len();

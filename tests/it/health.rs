@@ -69,8 +69,7 @@ async fn answers_within(
 
 fn metric(running: &Running, line_start: &str) -> Option<f64> {
     running
-        .handler
-        .metrics
+        .metrics()
         .render()
         .lines()
         .find(|l| l.starts_with(line_start))
@@ -136,7 +135,7 @@ async fn answers_leave_out_an_address_that_refuses_and_never_go_empty() {
         let line = format!("bedrock_link_endpoint_up{{address=\"{ip}\",port=\"{port}\"}}");
         metric(&running, &line) == Some(0.0)
     });
-    assert!(everything_down, "{}", running.handler.metrics.render());
+    assert!(everything_down, "{}", running.metrics().render());
     assert_eq!(
         metric(&running, "bedrock_link_health_all_down_names "),
         Some(2.0)
