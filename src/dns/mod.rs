@@ -9,6 +9,7 @@
 //! | [`coalesce`] | one upstream query for every identical question asked while it is on its way |
 //! | [`request`] | decoding a client's query (hickory-proto) |
 //! | [`response`] | the replies we author: our names (as a PHZ answers), completed chains, errors, truncation |
+//! | [`framing`] | DNS over TCP's two-byte length, read and written |
 //! | [`wire`] | byte-level walking and patching of messages |
 //! | [`prepared`] | a reply encoded once, patched per client (ID, case, aged TTLs, our OPT) |
 //! | [`cache`] | upstream answers kept by TTL (RFC 2308 for negative ones), bounded in entries and bytes |
@@ -17,6 +18,7 @@
 
 pub mod cache;
 pub mod coalesce;
+pub mod framing;
 pub mod handler;
 pub mod listeners;
 pub mod prepared;

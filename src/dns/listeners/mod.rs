@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::time::timeout;
@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use self::connections::Connections;
+use crate::dns::framing;
 use crate::dns::handler::{Handler, Step, Transport, UdpClient};
 
 mod batch;
@@ -314,8 +315,8 @@ async fn serve_connection(
     let mut buf = Vec::new();
     loop {
         let len = tokio::select! {
-            len = timeout(idle, stream.read_u16()) => match len {
-                Ok(Ok(len)) => len as usize,
+            len = timeout(idle, framing::read_len(&mut stream)) => match len {
+                Ok(Ok(len)) => len,
                 _ => return, // idle, closed or broken
             },
             _ = shutdown.cancelled() => return,
@@ -324,10 +325,9 @@ async fn serve_connection(
                 return;
             }
         };
-        buf.resize(len, 0);
         // A client that sends its query slowly is still idle: it may be evicted meanwhile.
         let read = tokio::select! {
-            read = timeout(idle, stream.read_exact(&mut buf)) => read,
+            read = timeout(idle, framing::read_body(&mut stream, len, &mut buf)) => read,
             _ = evicted.cancelled() => return,
         };
         if !matches!(read, Ok(Ok(_))) {
@@ -339,12 +339,9 @@ async fn serve_connection(
             Step::Drop => return, // not a query: nothing sensible to say on this stream
             Step::Forward(pending) => handler.finish(pending).await,
         };
-        let Ok(len) = u16::try_from(reply.len()) else {
+        let Some(framed) = framing::frame(&reply) else {
             return;
         };
-        let mut framed = Vec::with_capacity(reply.len() + 2);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(&reply);
         if !matches!(timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
             return;
         }

@@ -20,11 +20,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use self::pool::UdpPool;
+use crate::dns::framing;
 use crate::dns::wire;
 
 /// EDNS payload size we advertise upstream (DNS flag day 2020).
@@ -321,15 +322,12 @@ async fn ask_tcp(server: SocketAddr, question: &UpstreamQuery<'_>) -> io::Result
     let mut stream = TcpStream::connect(server).await?;
     stream.set_nodelay(true)?;
     let id: u16 = rand::random();
-    let msg = question.encode(id);
-    let mut framed = Vec::with_capacity(msg.len() + 2);
-    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-    framed.extend_from_slice(&msg);
+    let framed = framing::frame(&question.encode(id))
+        .ok_or_else(|| io::Error::other("query longer than a TCP frame"))?;
     stream.write_all(&framed).await?;
+    let mut buf = Vec::new();
     loop {
-        let len = stream.read_u16().await? as usize;
-        let mut buf = vec![0u8; len];
-        stream.read_exact(&mut buf).await?;
+        framing::read_frame(&mut stream, &mut buf).await?;
         match question.matched_by(&buf, id) {
             Some(Match::Reply(q)) => {
                 return Ok(Received {
