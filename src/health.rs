@@ -170,24 +170,72 @@ impl Board {
     }
 }
 
+/// Probes with at most `max_in_flight` connections open at a time: the one bound on probing,
+/// for the resolver's prober and for `discover --probe` and `doctor`.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    permits: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl Prober {
+    pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            timeout,
+        }
+    }
+
+    /// Waits for room, then probes `target` in a task of its own; `done` gets the result.
+    pub async fn start(
+        &self,
+        target: SocketAddr,
+        done: impl FnOnce(SocketAddr, Result<(), String>) + Send + 'static,
+    ) {
+        let permit = self.permits.clone().acquire_owned().await;
+        let permit = permit.expect("the semaphore is never closed");
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            done(target, probe(target, timeout).await);
+            drop(permit);
+        });
+    }
+
+    /// Probes each of `targets` once and returns every result.
+    pub async fn probe_all(
+        &self,
+        targets: impl IntoIterator<Item = SocketAddr>,
+    ) -> HashMap<SocketAddr, Result<(), String>> {
+        let (tell, mut results) = tokio::sync::mpsc::unbounded_channel();
+        for target in targets {
+            let tell = tell.clone();
+            self.start(target, move |target, result| {
+                let _ = tell.send((target, result));
+            })
+            .await;
+        }
+        drop(tell);
+        let mut out = HashMap::new();
+        while let Some((target, result)) = results.recv().await {
+            out.insert(target, result);
+        }
+        out
+    }
+}
+
 /// Probes the board's addresses until `shutdown`: each when due, at most
 /// `max_in_flight` at once.
 pub async fn run(board: Arc<Board>, shutdown: CancellationToken) {
     let settings = board.settings();
-    let permits = Arc::new(Semaphore::new(settings.max_in_flight));
+    let prober = Prober::new(settings.max_in_flight, settings.timeout);
     loop {
         let (due, next) = board.take_due(Instant::now());
         for target in due {
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-                _ = shutdown.cancelled() => return,
-            };
             let board = board.clone();
-            tokio::spawn(async move {
-                let result = probe(target, settings.timeout).await;
-                board.record(target, result);
-                drop(permit);
-            });
+            tokio::select! {
+                _ = prober.start(target, move |target, result| board.record(target, result)) => {}
+                _ = shutdown.cancelled() => return,
+            }
         }
         // A probe in flight has its next one scheduled already; wake for the soonest.
         let wake = next.unwrap_or_else(|| Instant::now() + settings.interval);

@@ -1,4 +1,4 @@
-//! `bedrock-link doctor`: checks a live setup end to end and says what to fix.
+//! `doctor`: checks a live setup end to end and says what to fix.
 //!
 //! In order: the EC2 API answers and permits each source; each source has available
 //! endpoints with addresses; each IP accepts TCP on the endpoint port (its health check's
@@ -15,9 +15,53 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use serde::Serialize;
 
+use super::args::{DoctorArgs, Output};
+use super::output::print_json;
+use super::{Failure, runtime};
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryError};
 use crate::dns::upstream::{UpstreamQuery, Upstreams};
+use crate::health::Prober;
+
+/// The command: every check, printed, and a failure when any fails.
+pub fn run_command(args: DoctorArgs) -> Result<(), Failure> {
+    let output = args.source.output;
+    let config = args.source.load().map_err(|e| {
+        match output {
+            Output::Json => println!("{}", serde_json::json!([{"check": "configuration", "ok": false, "detail": e.to_string(), "fix": "correct the file"}])),
+            Output::Table => println!("FAIL  configuration  {e}"),
+        }
+        Failure::config(e)
+    })?;
+    let options = Options {
+        resolver: args.resolver,
+        port: args.port,
+        no_connect: args.no_connect,
+        timeout: Duration::from_secs(3),
+    };
+    let checks = runtime(false)?.block_on(run(&config, &options));
+    match output {
+        Output::Json => print_json(&checks)?,
+        Output::Table => {
+            for c in &checks {
+                let verdict = if c.ok { "PASS" } else { "FAIL" };
+                match &c.fix {
+                    Some(fix) => println!("{verdict}  {}  {}\n      fix: {fix}", c.check, c.detail),
+                    None => println!("{verdict}  {}  {}", c.check, c.detail),
+                }
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Failure::runtime(format!(
+            "{failed} of {} checks failed",
+            checks.len()
+        )))
+    }
+}
 
 /// One verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -100,11 +144,11 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
                 ));
                 let snapshot = &results[0].1;
                 checks.push(endpoints_check(&label, source, snapshot));
-                for (name, ipv4, _) in snapshot.records() {
-                    if !ipv4.is_empty() {
+                for record in snapshot.records() {
+                    if !record.ipv4.is_empty() {
                         expected.push(Expected {
-                            name: probe_name(name),
-                            ipv4: ipv4.iter().copied().collect(),
+                            name: probe_name(&record.name),
+                            ipv4: record.ipv4.iter().copied().collect(),
                             health_check: source.health_check,
                         });
                     }
@@ -129,8 +173,10 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
                     .map(move |&ip| SocketAddr::new(IpAddr::V4(ip), port))
             })
             .collect();
+        let prober = Prober::new(config.health.max_in_flight, options.timeout);
+        let results = prober.probe_all(targets.iter().copied()).await;
         for target in targets {
-            let check = connect_check(target, options.timeout).await;
+            let check = connect_check(target, &results[&target]);
             if !check.ok {
                 refused.insert(target);
             }
@@ -342,13 +388,13 @@ async fn resolve_check(
     Check::fail(check, detail, fix)
 }
 
-async fn connect_check(addr: SocketAddr, wait: Duration) -> Check {
+fn connect_check(addr: SocketAddr, probed: &Result<(), String>) -> Check {
     let check = format!("connect {addr}");
-    match crate::health::probe(addr, wait).await {
+    match probed {
         Ok(()) => Check::pass(check, "TCP connection accepted"),
         Err(e) => Check::fail(
             check,
-            e,
+            e.as_str(),
             "check the peering routes both ways and the endpoint security group (443 from the app CIDRs)",
         ),
     }

@@ -5,8 +5,45 @@
 
 use serde::Serialize;
 
+use super::args::{Output, SourceArgs};
+use super::output::{print_json, print_table};
+use super::{Failure, snapshots};
 use crate::config::Config;
 use crate::discovery::{DnsEntry, Endpoint, Snapshot};
+
+pub fn run(args: SourceArgs) -> Result<(), Failure> {
+    let config = args.load()?;
+    let mut records = plan_statics(&config);
+    if !config.sources.is_empty() {
+        for (_, snapshot) in snapshots(&config)? {
+            records.extend(plan_snapshot(&snapshot));
+        }
+    }
+    match args.output {
+        Output::Json => print_json(&records)?,
+        Output::Table => {
+            let cells = records.iter().map(|r| {
+                let target = match (&r.alias_target, &r.alias_zone_id) {
+                    (Some(t), Some(z)) => format!("alias {t} ({z})"),
+                    _ => r.values.join(", "),
+                };
+                [
+                    r.zone.clone(),
+                    r.name.clone(),
+                    r.r#type.to_string(),
+                    target,
+                    r.origin.clone(),
+                    r.state.clone(),
+                ]
+            });
+            print_table(
+                ["ZONE", "RECORD", "TYPE", "TARGET", "ORIGIN", "STATE"],
+                cells,
+            );
+        }
+    }
+    Ok(())
+}
 
 /// One record PHZ mode would hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -20,6 +20,8 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
+use super::error::ResolverError;
+
 /// A resolver that asks the configured upstream servers (UDP, then TCP when truncated).
 /// Clones share it, and [`UpstreamDns::set_servers`] (a reload) changes it for all of them.
 #[derive(Clone)]
@@ -42,14 +44,14 @@ impl std::fmt::Debug for UpstreamDns {
 
 impl UpstreamDns {
     /// A resolver over `servers` (each with its own port), tried in order.
-    pub fn new(servers: &[SocketAddr]) -> Result<Self, String> {
+    pub fn new(servers: &[SocketAddr]) -> Result<Self, ResolverError> {
         Ok(Self {
             current: Arc::new(ArcSwap::from_pointee(Current::new(servers)?)),
         })
     }
 
     /// Asks `servers` from now on (a reload changed `upstream.servers`).
-    pub fn set_servers(&self, servers: &[SocketAddr]) -> Result<(), String> {
+    pub fn set_servers(&self, servers: &[SocketAddr]) -> Result<(), ResolverError> {
         if self.current.load().servers != servers {
             self.current.store(Arc::new(Current::new(servers)?));
         }
@@ -57,19 +59,22 @@ impl UpstreamDns {
     }
 
     /// The addresses of `name`, through the upstream servers.
-    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, ResolverError> {
         let current = self.current.load_full();
         let found = current
             .resolver
             .lookup_ip(name)
             .await
-            .map_err(|e| format!("{name}: {e}"))?;
+            .map_err(|e| ResolverError::Lookup {
+                name: name.to_string(),
+                source: e.into(),
+            })?;
         Ok(found.iter().collect())
     }
 }
 
 impl Current {
-    fn new(servers: &[SocketAddr]) -> Result<Self, String> {
+    fn new(servers: &[SocketAddr]) -> Result<Self, ResolverError> {
         let name_servers = servers
             .iter()
             .map(|addr| {
@@ -94,7 +99,7 @@ impl Current {
         )
         .with_options(opts)
         .build()
-        .map_err(|e| format!("cannot build the resolver for the AWS client: {e}"))?;
+        .map_err(|e| ResolverError::Build(e.into()))?;
         Ok(Self {
             resolver,
             servers: servers.to_vec(),

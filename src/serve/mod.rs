@@ -75,8 +75,8 @@ pub enum ServeError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
-    #[error("{0}")]
-    Discovery(String),
+    #[error(transparent)]
+    Discovery(#[from] discovery::StartError),
 }
 
 /// A running resolver: DNS listeners and the query handler, the admin listener, and what they
@@ -162,8 +162,7 @@ impl Running {
             &started.upstreams,
             tables.change_signal(),
             metrics.clone(),
-        )
-        .map_err(ServeError::Discovery)?;
+        )?;
 
         let admin_shutdown = CancellationToken::new();
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());

@@ -152,9 +152,12 @@ impl TablePublisher {
         for feed in &self.feeds {
             table.add_scope(feed.scope());
             let port = feed.health_check();
-            for (name, ipv4, ipv6) in feed.records(now) {
-                match parse_override_name(&name) {
-                    Ok(name) => entries.push((name, Addresses::new(ipv4, ipv6), port)),
+            for record in feed.records(now) {
+                match parse_override_name(&record.name) {
+                    Ok(name) => {
+                        let addrs = Addresses::new(record.ipv4, record.ipv6);
+                        entries.push((name, addrs, port));
+                    }
                     Err(e) => {
                         debug!(source = %feed.label(), error = %e, "skipping a private DNS name")
                     }

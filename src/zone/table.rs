@@ -49,7 +49,23 @@ impl Addresses {
 
 /// A host name with the addresses it answers with (empty: in scope, nothing usable), as a
 /// source feeds it to the table.
-pub type NameRecord = (String, Vec<Ipv4Addr>, Vec<Ipv6Addr>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRecord {
+    pub name: String,
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+impl NameRecord {
+    /// A name that stays ours with no address (its endpoint is gone, or the source is stale).
+    pub fn unavailable(name: String) -> Self {
+        Self {
+            name,
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+        }
+    }
+}
 
 /// What the table holds at one name.
 #[derive(Debug, Default)]
