@@ -477,37 +477,34 @@ impl Relayed for RelayJob {
     }
 
     fn answered(self: Box<Self>, reply: Reply) {
-        let RelayJob {
-            handler,
-            flight,
-            pending,
-            client,
-            started,
-            ..
-        } = *self;
-        let landing = handler.accept(reply, started);
-        handler.land(flight, &pending.key, landing.clone());
-        client.send(&handler.reply_to(&pending, landing));
+        let landing = self.handler.accept(reply, self.started);
+        (*self).settle(landing);
     }
 
     fn unsettled(self: Box<Self>, progress: Progress) {
         let runtime = self.runtime.clone();
         runtime.spawn(async move {
-            let RelayJob {
-                handler,
-                flight,
-                pending,
-                client,
-                started,
-                _token,
-                ..
-            } = *self;
+            let (handler, pending) = (&self.handler, &self.pending);
             let landing = handler
-                .ask_upstreams(&pending, started, Some(progress))
+                .ask_upstreams(pending, self.started, Some(progress))
                 .await;
-            handler.land(flight, &pending.key, landing.clone());
-            client.send(&handler.reply_to(&pending, landing));
+            (*self).settle(landing);
         });
+    }
+}
+
+impl RelayJob {
+    /// Lands the flight, then answers the client (the shutdown token goes last).
+    fn settle(self, landing: Landing) {
+        let RelayJob {
+            handler,
+            flight,
+            pending,
+            client,
+            ..
+        } = self;
+        handler.land(flight, &pending.key, landing.clone());
+        client.send(&handler.reply_to(&pending, landing));
     }
 }
 

@@ -250,35 +250,30 @@ impl Running {
 
 /// Keys whose new values a reload cannot apply (they shape listeners or the cache).
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if old.listen != new.listen {
-        keys.push("dns.listen");
-    }
-    if old.max_tcp_connections != new.max_tcp_connections {
-        keys.push("dns.max_tcp_connections");
-    }
-    if old.tcp_idle_timeout != new.tcp_idle_timeout {
-        keys.push("dns.tcp_idle_timeout");
-    }
-    if old.udp_threads != new.udp_threads {
-        keys.push("dns.udp_threads");
-    }
-    if old.cache_size != new.cache_size {
-        keys.push("upstream.cache_size");
-    }
-    if old.cache_max_bytes != new.cache_max_bytes {
-        keys.push("upstream.cache_max_bytes");
-    }
-    if old.admin_listen != new.admin_listen {
-        keys.push("admin.listen");
-    }
-    if old.sources != new.sources {
-        keys.push("source");
-    }
-    if old.health != new.health {
-        keys.push("health");
-    }
-    keys
+    let changed = [
+        ("dns.listen", old.listen != new.listen),
+        (
+            "dns.max_tcp_connections",
+            old.max_tcp_connections != new.max_tcp_connections,
+        ),
+        (
+            "dns.tcp_idle_timeout",
+            old.tcp_idle_timeout != new.tcp_idle_timeout,
+        ),
+        ("dns.udp_threads", old.udp_threads != new.udp_threads),
+        ("upstream.cache_size", old.cache_size != new.cache_size),
+        (
+            "upstream.cache_max_bytes",
+            old.cache_max_bytes != new.cache_max_bytes,
+        ),
+        ("admin.listen", old.admin_listen != new.admin_listen),
+        ("source", old.sources != new.sources),
+        ("health", old.health != new.health),
+    ];
+    changed
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
 }
 
 fn summary(config: &Config) -> String {

@@ -121,16 +121,19 @@ enum Waiter {
         qclass: u16,
         deliver: oneshot::Sender<Delivery>,
     },
-    /// A relayed query, settled by the receiver. `seq` tells its deadline entry apart from
-    /// that of a later query that got the same ID.
-    Relay {
-        job: Box<dyn Relayed>,
-        seq: u64,
-        /// When the first server's share is up: its key in [`Shared::deadlines`].
-        first_deadline: Instant,
-        /// When every server's time is up (for the slow path to carry on).
-        overall: Instant,
-    },
+    /// A relayed query, settled by the receiver.
+    Relay(Relay),
+}
+
+/// A relayed query waiting on a socket. `seq` tells its deadline entry apart from that of a
+/// later query that got the same ID.
+struct Relay {
+    job: Box<dyn Relayed>,
+    seq: u64,
+    /// When the first server's share is up: its key in [`Shared::deadlines`].
+    first_deadline: Instant,
+    /// When every server's time is up (for the slow path to carry on).
+    overall: Instant,
 }
 
 impl UdpPool {
@@ -187,15 +190,17 @@ impl UdpPool {
         // Encoded with ID 0, which is filled in once the socket has given the query its ID.
         let mut msg = job.question().encode(0);
         let seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
-        let waiter = Waiter::Relay {
+        let waiter = Waiter::Relay(Relay {
             job,
             seq,
             first_deadline,
             overall,
-        };
+        });
         let (channel, id) = match shared.register(waiter) {
             Ok(entered) => entered,
-            Err((Waiter::Relay { job, .. }, e)) => return job.unsettled(shared.failed(e, overall)),
+            Err((Waiter::Relay(Relay { job, .. }), e)) => {
+                return job.unsettled(shared.failed(e, overall));
+            }
             Err(_) => unreachable!("register gives back the waiter it was given"),
         };
         msg[..2].copy_from_slice(&id.to_be_bytes());
@@ -212,7 +217,7 @@ impl UdpPool {
         }
         if let Err(e) = channel.socket.send(&msg) {
             // Take it back (unless it was settled meanwhile) and say where to carry on.
-            if let Some(Waiter::Relay { job, .. }) = channel.take(id, Some(seq)) {
+            if let Some(Waiter::Relay(Relay { job, .. })) = channel.take(id, Some(seq)) {
                 shared.closed_if_drained(&channel);
                 shared.unschedule(first_deadline, seq);
                 job.unsettled(shared.failed(e, overall));
@@ -410,7 +415,7 @@ impl Shared {
                     qclass,
                     ..
                 } => matches(datagram, id, name_wire, *qtype, *qclass),
-                Waiter::Relay { job, .. } => job.question().matched_by(datagram, id),
+                Waiter::Relay(relay) => relay.job.question().matched_by(datagram, id),
             };
             // Right ID, wrong question: ignore it and keep waiting for the real reply.
             let Some(matched) = matched else { return };
@@ -428,13 +433,8 @@ impl Shared {
                 };
                 let _ = deliver.send(delivery);
             }
-            Waiter::Relay {
-                job,
-                seq,
-                first_deadline,
-                overall,
-            } => {
-                self.unschedule(first_deadline, seq);
+            Waiter::Relay(relay) => {
+                let (job, overall) = self.unscheduled(relay);
                 self.settle(job, overall, datagram, filled_buffer, matched);
             }
         }
@@ -495,13 +495,8 @@ impl Shared {
                 Waiter::Task { deliver, .. } => {
                     let _ = deliver.send(Err(error));
                 }
-                Waiter::Relay {
-                    job,
-                    seq,
-                    first_deadline,
-                    overall,
-                } => {
-                    self.unschedule(first_deadline, seq);
+                Waiter::Relay(relay) => {
+                    let (job, overall) = self.unscheduled(relay);
                     job.unsettled(self.failed(error, overall));
                 }
             }
@@ -511,6 +506,12 @@ impl Shared {
     /// Takes a settled relayed query's deadline out of the schedule.
     fn unschedule(&self, first_deadline: Instant, seq: u64) {
         lock(&self.deadlines).remove(&(first_deadline, seq));
+    }
+
+    /// A relayed query taken off the deadlines: its job, and when every server's time is up.
+    fn unscheduled(&self, relay: Relay) -> (Box<dyn Relayed>, Instant) {
+        self.unschedule(relay.first_deadline, relay.seq);
+        (relay.job, relay.overall)
     }
 
     /// Relayed queries whose first server did not answer in its share: the next server's turn.
@@ -529,7 +530,7 @@ impl Shared {
             };
             let channel = lock(&self.channels).get(&token).cloned();
             let Some(channel) = channel else { continue };
-            if let Some(Waiter::Relay { job, overall, .. }) = channel.take(id, Some(seq)) {
+            if let Some(Waiter::Relay(Relay { job, overall, .. })) = channel.take(id, Some(seq)) {
                 self.closed_if_drained(&channel);
                 job.unsettled(Progress::after_first(overall));
             }
@@ -585,7 +586,7 @@ impl Channel {
     fn take(&self, id: u16, seq: Option<u64>) -> Option<Waiter> {
         let mut waiting = lock(&self.waiting);
         let same = match (waiting.by_id.get(&id), seq) {
-            (Some(Waiter::Relay { seq: s, .. }), Some(seq)) => *s == seq,
+            (Some(Waiter::Relay(Relay { seq: s, .. })), Some(seq)) => *s == seq,
             (Some(_), None) => true,
             _ => false,
         };
