@@ -126,6 +126,10 @@ mod tests {
         assert!(glob_match("*", ""));
         assert!(!glob_match("a", ""));
         assert!(glob_match("a*b*c", "aXbYbZc"));
+        // Every character is compared, not only the count.
+        assert!(!glob_match("abc", "xyz"));
+        assert!(!glob_match("s?s", "sta"));
+        assert!(!glob_match("a*c", "abd"));
     }
 
     use hickory_proto::rr::Name;

@@ -323,6 +323,52 @@ mod tests {
     }
 
     #[test]
+    fn addresses_list_both_families_and_are_empty_only_without_either() {
+        let v4 = vec![Ipv4Addr::new(10, 0, 0, 1)];
+        let v6: Vec<Ipv6Addr> = vec!["fd00::1".parse().unwrap()];
+        let both = Addresses::new(v4.clone(), v6.clone());
+        let ips: Vec<std::net::IpAddr> = both.ips().collect();
+        assert_eq!(
+            ips,
+            [
+                std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)),
+                "fd00::1".parse().unwrap()
+            ]
+        );
+        assert!(!both.is_empty());
+        assert!(!Addresses::new(v4, vec![]).is_empty());
+        assert!(!Addresses::new(vec![], v6).is_empty());
+        assert!(Addresses::new(vec![], vec![]).is_empty());
+    }
+
+    #[test]
+    fn every_table_has_a_generation_of_its_own() {
+        // Answers prepared from one table are keyed by it: a later table must never share it.
+        let (a, b) = (RecordTable::default(), RecordTable::default());
+        assert_ne!(a.generation(), b.generation());
+        assert_ne!(a.generation(), table(&[]).generation());
+    }
+
+    #[test]
+    fn a_label_longer_than_63_bytes_is_never_ours() {
+        let t = table(&["*.s3.us-east-1.amazonaws.com"]);
+        let wire = |first: usize| {
+            let mut w = vec![first as u8];
+            w.extend(std::iter::repeat_n(b'a', first));
+            w.extend_from_slice(&wire_key(
+                &Name::from_ascii("s3.us-east-1.amazonaws.com.").unwrap(),
+            ));
+            w
+        };
+        assert!(
+            first_ip(&t.lookup_wire(&wire(63))).is_some(),
+            "63 bytes is a label"
+        );
+        assert_eq!(t.lookup_wire(&wire(64)), Lookup::NotOurs);
+        assert_eq!(t.lookup_wire(&wire(65)), Lookup::NotOurs);
+    }
+
+    #[test]
     fn wildcards() {
         let t = table(&[
             "*.s3.us-east-1.amazonaws.com",
