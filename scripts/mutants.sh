@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the Rust code with cargo-mutants: each mutant (a small change to one
 # function: a return value replaced, an operator swapped, a condition forced) must make a test
-# fail. Not in CI: slow on 2 cores (about 3 s a mutant with unit tests only; more with the
-# integration harness, which every mutant relinks).
+# fail. Not in CI: slow on 2 cores (each mutant rebuilds the crate: about 15 s with unit tests
+# only, more with the integration harness, which every mutant also relinks and runs).
 #
 # Usage: scripts/mutants.sh [--lib | --it] FILE... [-- CARGO_TEST_ARGS...]
 #   --lib   unit tests only (the default; fast)
@@ -12,21 +12,24 @@
 # Results: bench/mutants/<label>/mutants.out/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json), label from MUTANTS_LABEL or the first file; a summary line
 # with the four counts at the end. MUTANTS_JOBS (default 1) runs mutants in parallel;
-# MUTANTS_ARGS passes more options to cargo-mutants (e.g. --re 'config_source|check').
+# MUTANTS_ARGS passes more options to cargo-mutants (e.g. --re 'config_source|check', or
+# --cargo-arg=--no-default-features for code that does not need the AWS SDK: faster builds);
+# MUTANTS_TIMEOUT is the least time a mutant's tests get (default 20 s, 90 s with --it: a
+# mutant that hangs costs that much).
 # Nothing here reaches the network: fake AWS credentials, no metadata service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Given to every cargo invocation (the builds too, so that a mutant builds only these targets).
-tests=(--cargo-arg=--lib)
+tests=(--cargo-arg=--lib) timeout=20
 case "${1:-}" in
   --lib) shift ;;
-  --it) tests=(--cargo-arg=--lib --cargo-arg=--test=it); shift ;;
+  --it) tests=(--cargo-arg=--lib --cargo-arg=--test=it) timeout=90; shift ;;
 esac
 files=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do files+=(--file "$1"); shift; done
 [ "${1:-}" = "--" ] && shift
-[ ${#files[@]} -gt 0 ] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[ ${#files[@]} -gt 0 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
 
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked --quiet
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
@@ -40,7 +43,7 @@ out="bench/mutants/$label"
 mkdir -p "$out"
 status=0
 # shellcheck disable=SC2086 # MUTANTS_ARGS is a list of options
-cargo mutants --no-shuffle --jobs "${MUTANTS_JOBS:-1}" --minimum-test-timeout 60 ${MUTANTS_ARGS:-} \
+cargo mutants --no-shuffle --jobs "${MUTANTS_JOBS:-1}" --minimum-test-timeout "${MUTANTS_TIMEOUT:-$timeout}" ${MUTANTS_ARGS:-} \
   "${tests[@]}" "${files[@]}" --output "$out" -- "$@" || status=$?
 # 0: all caught; 2: some missed; 3: some timed out. Anything else is a failure of the run.
 case $status in 0|2|3) ;; *) echo "mutants: cargo mutants exited $status" >&2; exit "$status" ;; esac

@@ -132,7 +132,7 @@ impl Board {
     }
 
     /// Records a probe's result; a change of state is logged, exported and signalled.
-    fn record(&self, target: SocketAddr, result: Result<(), String>) {
+    pub(crate) fn record(&self, target: SocketAddr, result: Result<(), String>) {
         self.metrics.health_probed(result.is_ok());
         let mut targets = lock(&self.targets);
         // Gone meanwhile: no longer in any table.
@@ -261,6 +261,12 @@ mod tests {
     use super::*;
 
     fn board(down_after: u32, up_after: u32) -> (Board, Arc<Notify>) {
+        let (board, changed, _) = observed_board(down_after, up_after);
+        (board, changed)
+    }
+
+    /// A board, its change signal and its metrics.
+    fn observed_board(down_after: u32, up_after: u32) -> (Board, Arc<Notify>, Arc<Metrics>) {
         let changed = Arc::new(Notify::new());
         let settings = HealthSettings {
             interval: Duration::from_secs(5),
@@ -269,8 +275,128 @@ mod tests {
             up_after,
             max_in_flight: 4,
         };
-        let board = Board::new(settings, changed.clone(), Arc::new(Metrics::new()));
-        (board, changed)
+        let metrics = Arc::new(Metrics::new());
+        let board = Board::new(settings, changed.clone(), metrics.clone());
+        (board, changed, metrics)
+    }
+
+    /// Whether `notify` was signalled since it was last waited on.
+    async fn signalled(notify: &Notify) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), notify.notified())
+            .await
+            .is_ok()
+    }
+
+    /// The value of the metric line that starts with `series`, if there is one.
+    fn metric(metrics: &Metrics, series: &str) -> Option<String> {
+        let text = metrics.render();
+        let line = text.lines().find(|l| l.starts_with(series))?;
+        Some(line.rsplit(' ').next()?.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_change_of_state_is_exported_and_signalled_and_nothing_else_is() {
+        let t: SocketAddr = "127.0.0.2:443".parse().unwrap();
+        let up = "bedrock_link_endpoint_up{address=\"127.0.0.2\",port=\"443\"}";
+        let (board, changed, metrics) = observed_board(2, 1);
+        board.set_targets(one(t));
+        assert!(
+            signalled(&board.added).await,
+            "a new address wakes the prober"
+        );
+        board.set_targets(one(t));
+        assert!(!signalled(&board.added).await, "the same addresses do not");
+        assert_eq!(metric(&metrics, up).as_deref(), Some("1"));
+
+        board.record(t, Err("refused".into()));
+        assert!(
+            !signalled(&changed).await,
+            "one failure of two changes nothing"
+        );
+        assert_eq!(metric(&metrics, up).as_deref(), Some("1"));
+        board.record(t, Err("refused".into()));
+        assert!(signalled(&changed).await, "down: the writer is told");
+        assert_eq!(metric(&metrics, up).as_deref(), Some("0"));
+        board.record(t, Ok(()));
+        assert!(signalled(&changed).await, "up again");
+        assert_eq!(metric(&metrics, up).as_deref(), Some("1"));
+        let probes = "bedrock_link_health_probes_total{result=";
+        assert_eq!(
+            metric(&metrics, &format!("{probes}\"failed\"}}")).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            metric(&metrics, &format!("{probes}\"ok\"}}")).as_deref(),
+            Some("1")
+        );
+
+        board.set_targets(HashMap::new());
+        assert_eq!(
+            metric(&metrics, up),
+            None,
+            "a forgotten address has no series"
+        );
+    }
+
+    #[test]
+    fn the_next_probe_is_the_soonest_due_and_is_rescheduled_about_an_interval_on() {
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "127.0.0.2:443".parse().unwrap(),
+            "127.0.0.3:443".parse().unwrap(),
+        );
+        let (board, _) = board(1, 1);
+        board.set_targets(HashMap::from([(a, "a".into()), (b, "b".into())]));
+        let now = Instant::now();
+        for (t, after) in [(a, 1), (b, 2)] {
+            lock(&board.targets).get_mut(&t).unwrap().next = now + Duration::from_secs(after);
+        }
+        assert_eq!(
+            board.take_due(now),
+            (vec![], Some(now + Duration::from_secs(1)))
+        );
+        let later = now + Duration::from_millis(1500);
+        let (due, next) = board.take_due(later);
+        assert_eq!(due, vec![a]);
+        assert_eq!(
+            next,
+            Some(now + Duration::from_secs(2)),
+            "b, not a (in flight)"
+        );
+        let a_next = lock(&board.targets)[&a].next;
+        assert!(
+            a_next >= later + Duration::from_millis(4500),
+            "{:?}",
+            a_next - later
+        );
+        assert!(
+            a_next <= later + Duration::from_millis(5500),
+            "{:?}",
+            a_next - later
+        );
+        assert!(lock(&board.targets)[&a].probing);
+        board.record(a, Ok(()));
+        assert!(!lock(&board.targets)[&a].probing, "a result ends the probe");
+    }
+
+    #[tokio::test]
+    async fn probes_tell_an_open_port_from_a_closed_one() {
+        let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let open = open.local_addr().unwrap();
+        let results = Prober::new(1, Duration::from_secs(2))
+            .probe_all([open, closed])
+            .await;
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[&open], Ok(()));
+        assert!(
+            results[&closed]
+                .as_ref()
+                .is_err_and(|e| e.contains("refused")),
+            "{results:?}"
+        );
     }
 
     fn one(target: SocketAddr) -> HashMap<SocketAddr, String> {

@@ -288,4 +288,121 @@ mod tests {
             "rounds that ended on a table older than the statics"
         );
     }
+
+    /// A feed whose records the test sets.
+    struct TestFeed {
+        records: Mutex<Vec<NameRecord>>,
+        health_check: Option<u16>,
+    }
+
+    impl Feed for TestFeed {
+        fn label(&self) -> &str {
+            "test"
+        }
+        fn scope(&self) -> Scope {
+            Scope::new("us-east-1", &[], &[])
+        }
+        fn records(&self, _now: Instant) -> Vec<NameRecord> {
+            lock(&self.records).clone()
+        }
+        fn is_fresh(&self, _now: Instant) -> bool {
+            true
+        }
+        fn health_check(&self) -> Option<u16> {
+            self.health_check
+        }
+    }
+
+    fn record(name: &str, ipv4: &[[u8; 4]]) -> NameRecord {
+        NameRecord {
+            name: name.to_string(),
+            ipv4: ipv4.iter().map(|&o| Ipv4Addr::from(o)).collect(),
+            ipv6: vec![],
+        }
+    }
+
+    /// A publisher over one test feed, its writer running, and its metrics.
+    fn fed(feed: &Arc<TestFeed>) -> (Arc<TablePublisher>, Arc<Metrics>, CancellationToken) {
+        let metrics = Arc::new(Metrics::new());
+        let health = HealthSettings {
+            down_after: 1,
+            up_after: 1,
+            ..Default::default()
+        };
+        let feeds: Vec<Arc<dyn Feed>> = vec![feed.clone()];
+        let tables = Arc::new(TablePublisher::new(vec![], feeds, health, metrics.clone()));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(tables.clone().run_writer(shutdown.clone()));
+        (tables, metrics, shutdown)
+    }
+
+    /// Waits (at most 2 s) until the published table gives `name` these IPv4 addresses.
+    async fn until_addresses(tables: &TablePublisher, name: &str, want: &[[u8; 4]]) -> bool {
+        let want: Vec<Ipv4Addr> = want.iter().map(|&o| Ipv4Addr::from(o)).collect();
+        for _ in 0..200 {
+            if let crate::zone::table::Lookup::Records { addrs, .. } = lookup(tables, name)
+                && addrs.ipv4 == want
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_feeds_signal_rebuilds_the_table() {
+        let feed = Arc::new(TestFeed {
+            records: Mutex::new(vec![record("a.example.test", &[[10, 0, 0, 1]])]),
+            health_check: None,
+        });
+        let (tables, _, shutdown) = fed(&feed);
+        assert!(until_addresses(&tables, "a.example.test.", &[[10, 0, 0, 1]]).await);
+        *lock(&feed.records) = vec![record("a.example.test", &[[10, 0, 0, 2]])];
+        // What a discovery source does after a pass.
+        tables.change_signal().notify_one();
+        assert!(until_addresses(&tables, "a.example.test.", &[[10, 0, 0, 2]]).await);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn down_addresses_are_left_out_unless_all_of_them_are() {
+        let feed = Arc::new(TestFeed {
+            records: Mutex::new(vec![record(
+                "a.example.test",
+                &[[10, 0, 0, 1], [10, 0, 0, 2]],
+            )]),
+            health_check: Some(443),
+        });
+        let (tables, metrics, shutdown) = fed(&feed);
+        let board = tables.health();
+        let target = |last: u8| SocketAddr::from(([10, 0, 0, last], 443));
+        let all_down = || metrics.health_all_down_names.get();
+
+        board.record(target(1), Err("refused".into()));
+        assert!(until_addresses(&tables, "a.example.test.", &[[10, 0, 0, 2]]).await);
+        assert_eq!(all_down(), 0);
+
+        // Every address down: all of them are kept (as a PHZ would answer), and it is counted.
+        board.record(target(2), Err("refused".into()));
+        let both = [[10, 0, 0, 1], [10, 0, 0, 2]];
+        assert!(until_addresses(&tables, "a.example.test.", &both).await);
+        for _ in 0..200 {
+            if all_down() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(all_down(), 1);
+        match lookup(&tables, "a.example.test.") {
+            crate::zone::table::Lookup::Records { addrs, .. } => {
+                assert!(addrs.ipv4_all_down && !addrs.ipv6_all_down)
+            }
+            other => panic!("{other:?}"),
+        }
+
+        board.record(target(1), Ok(()));
+        assert!(until_addresses(&tables, "a.example.test.", &[[10, 0, 0, 1]]).await);
+        shutdown.cancel();
+    }
 }

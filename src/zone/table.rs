@@ -369,6 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn unavailable_means_ours_without_an_address() {
+        let none = Arc::new(Addresses::new(vec![], vec![]));
+        let some = Arc::new(Addresses::new(vec![Ipv4Addr::new(10, 0, 0, 1)], vec![]));
+        let records = |addrs: &Arc<Addresses>| Lookup::Records {
+            addrs: addrs.clone(),
+            zone_labels: 1,
+        };
+        assert!(records(&none).is_unavailable());
+        assert!(!records(&some).is_unavailable());
+        assert!(Lookup::Unavailable.is_unavailable());
+        assert!(!Lookup::NotOurs.is_unavailable());
+        assert!(!Lookup::NoData { zone_labels: 1 }.is_unavailable());
+        assert!(!Lookup::NxDomain { zone_labels: 1 }.is_unavailable());
+    }
+
+    #[test]
     fn wildcards() {
         let t = table(&[
             "*.s3.us-east-1.amazonaws.com",
