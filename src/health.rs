@@ -378,6 +378,53 @@ mod tests {
         assert!(!lock(&board.targets)[&a].probing, "a result ends the probe");
     }
 
+    #[test]
+    fn the_board_keeps_its_settings() {
+        let (board, _) = board(3, 2);
+        assert_eq!(
+            (board.settings().down_after, board.settings().up_after),
+            (3, 2)
+        );
+        assert_eq!(board.settings().interval, Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn the_prober_finds_a_closed_port_down_and_keeps_an_open_one_up() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let settings = HealthSettings {
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(1),
+            down_after: 1,
+            up_after: 1,
+            max_in_flight: 2,
+        };
+        let changed = Arc::new(Notify::new());
+        let board = Arc::new(Board::new(settings, changed, Arc::new(Metrics::new())));
+        let wanted = HashMap::from([(open, "open".into()), (closed, "closed".into())]);
+        board.set_targets(wanted.clone());
+        let shutdown = CancellationToken::new();
+        let prober = tokio::spawn(run(board.clone(), shutdown.clone()));
+        let mut down = HashSet::new();
+        for _ in 0..100 {
+            down = board.set_targets(wanted.clone());
+            if !down.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(down, HashSet::from([closed]));
+        // A few more rounds: the open port stays up.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(board.set_targets(wanted), HashSet::from([closed]));
+        shutdown.cancel();
+        prober.await.unwrap();
+    }
+
     #[tokio::test]
     async fn probes_tell_an_open_port_from_a_closed_one() {
         let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

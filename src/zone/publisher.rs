@@ -321,6 +321,17 @@ mod tests {
         }
     }
 
+    /// Waits (at most 2 s) until `read` gives `want`.
+    async fn until_value(read: impl Fn() -> i64, want: i64) -> i64 {
+        for _ in 0..200 {
+            if read() == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        read()
+    }
+
     /// A publisher over one test feed, its writer running, and its metrics.
     fn fed(feed: &Arc<TestFeed>) -> (Arc<TablePublisher>, Arc<Metrics>, CancellationToken) {
         let metrics = Arc::new(Metrics::new());
@@ -368,15 +379,16 @@ mod tests {
     #[tokio::test]
     async fn down_addresses_are_left_out_unless_all_of_them_are() {
         let feed = Arc::new(TestFeed {
-            records: Mutex::new(vec![record(
-                "a.example.test",
-                &[[10, 0, 0, 1], [10, 0, 0, 2]],
-            )]),
+            records: Mutex::new(vec![NameRecord {
+                ipv6: vec!["fd00::1".parse().unwrap()],
+                ..record("a.example.test", &[[10, 0, 0, 1], [10, 0, 0, 2]])
+            }]),
             health_check: Some(443),
         });
         let (tables, metrics, shutdown) = fed(&feed);
         let board = tables.health();
         let target = |last: u8| SocketAddr::from(([10, 0, 0, last], 443));
+        let v6: SocketAddr = "[fd00::1]:443".parse().unwrap();
         let all_down = || metrics.health_all_down_names.get();
 
         board.record(target(1), Err("refused".into()));
@@ -387,19 +399,18 @@ mod tests {
         board.record(target(2), Err("refused".into()));
         let both = [[10, 0, 0, 1], [10, 0, 0, 2]];
         assert!(until_addresses(&tables, "a.example.test.", &both).await);
-        for _ in 0..200 {
-            if all_down() == 1 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(all_down(), 1);
+        assert_eq!(until_value(all_down, 1).await, 1, "one family of one name");
         match lookup(&tables, "a.example.test.") {
             crate::zone::table::Lookup::Records { addrs, .. } => {
                 assert!(addrs.ipv4_all_down && !addrs.ipv6_all_down)
             }
             other => panic!("{other:?}"),
         }
+        // And the IPv6 one: each family counts.
+        board.record(v6, Err("refused".into()));
+        assert_eq!(until_value(all_down, 2).await, 2, "both families");
+        board.record(v6, Ok(()));
+        assert_eq!(until_value(all_down, 1).await, 1);
 
         board.record(target(1), Ok(()));
         assert!(until_addresses(&tables, "a.example.test.", &[[10, 0, 0, 1]]).await);
