@@ -379,6 +379,29 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_in_flight_past_its_time_does_not_make_the_prober_wake_for_it() {
+        let t: SocketAddr = "127.0.0.2:443".parse().unwrap();
+        let (board, _) = board(1, 1);
+        board.set_targets(one(t));
+        let now = Instant::now();
+        lock(&board.targets).get_mut(&t).unwrap().next = now + Duration::from_secs(1);
+        let at = |ms: u64| now + Duration::from_millis(ms);
+        assert_eq!(board.take_due(now), (vec![], Some(at(1000))));
+        let (due, next) = board.take_due(at(1500));
+        assert_eq!(due, vec![t]);
+        let rescheduled = lock(&board.targets)[&t].next;
+        assert_eq!(
+            next,
+            Some(rescheduled),
+            "taken, its next probe is the soonest"
+        );
+        // Still in flight after its next time: not taken again, and nothing to wake for.
+        assert_eq!(board.take_due(at(10_000)), (vec![], None));
+        board.record(t, Ok(()));
+        assert_eq!(board.take_due(at(10_000)).0, vec![t], "done: due again");
+    }
+
+    #[test]
     fn the_board_keeps_its_settings() {
         let (board, _) = board(3, 2);
         assert_eq!(
