@@ -279,3 +279,157 @@ fn health_checks_are_on_for_sources_off_for_statics_and_checked_when_given() {
     let e = load("[health]\nretries = 3\n").unwrap_err();
     assert!(e.to_string().contains("retries"), "{e}");
 }
+
+#[test]
+fn built_in_defaults_are_the_documented_ones() {
+    let c = load("").unwrap();
+    assert_eq!(c.tcp_idle_timeout, Duration::from_secs(10));
+    assert_eq!(c.cache_max_bytes, 4 * 1024 * 1024);
+    // Private and loopback clients only: never an open resolver by default.
+    let allowed = |ip: &str| {
+        let ip: IpAddr = ip.parse().unwrap();
+        c.allow.iter().any(|net| net.contains(&ip))
+    };
+    for ip in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.31.0.1",
+        "192.168.1.1",
+        "100.64.0.1",
+        "::1",
+        "fd00::1",
+    ] {
+        assert!(allowed(ip), "{ip}");
+    }
+    for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "0.0.0.0"] {
+        assert!(!allowed(ip), "{ip}");
+    }
+}
+
+#[test]
+fn an_error_names_file_position_and_key_when_it_has_them() {
+    let error = |position, key: &str| ConfigError {
+        file: "f.toml".into(),
+        position,
+        key: key.to_string(),
+        message: "wrong".to_string(),
+    };
+    assert_eq!(
+        error(Some((2, 3)), "dns.ttl").to_string(),
+        "f.toml:2:3: dns.ttl: wrong"
+    );
+    assert_eq!(error(None, "dns.ttl").to_string(), "f.toml: dns.ttl: wrong");
+    assert_eq!(error(None, "").to_string(), "f.toml: wrong");
+}
+
+#[test]
+fn positions_are_one_based_lines_and_columns() {
+    use super::error::line_col;
+    let text = "ab\ncde\nf";
+    assert_eq!(line_col(text, 0), (1, 1));
+    assert_eq!(line_col(text, 1), (1, 2));
+    assert_eq!(line_col(text, 3), (2, 1));
+    assert_eq!(line_col(text, 5), (2, 3));
+    assert_eq!(line_col(text, 7), (3, 1));
+    assert_eq!(line_col(text, 99), (3, 2), "past the end: the end");
+}
+
+#[test]
+fn override_names_are_host_names_of_two_labels_or_more() {
+    for good in [
+        "example.com",
+        "bedrock-runtime.us-east-1.amazonaws.com",
+        "*.s3.example",
+        "_x.example",
+    ] {
+        assert!(parse_override_name(good).is_ok(), "{good}");
+    }
+    for (bad, why) in [
+        ("", "not a host name"),
+        (".", "not a host name"),
+        ("*.", "not a host name"),
+        ("com", "top-level"),
+        ("a!b.example", "not allowed in a host name"),
+        ("a b.example", "not allowed in a host name"),
+        ("a.*.example", "wildcard"),
+    ] {
+        let e = parse_override_name(bad).expect_err(bad);
+        assert!(e.contains(why), "{bad:?}: {e}");
+    }
+}
+
+#[test]
+fn regions_are_lower_case_parts_of_two_letters_then_a_number() {
+    use super::names::is_region;
+    for good in [
+        "ap-southeast-2",
+        "us-gov-west-1",
+        "cn-north-1",
+        "eu-central-2",
+    ] {
+        assert!(is_region(good), "{good}");
+    }
+    for bad in [
+        "US-east-1",
+        "us--east-1",
+        "use-east-1",
+        "us-east-x",
+        "us-east",
+        "us-east-1a",
+        "-east-1",
+    ] {
+        assert!(!is_region(bad), "{bad}");
+    }
+}
+
+#[test]
+fn health_limits_hold_at_their_edges() {
+    let health = |body: &str| load(&format!("[health]\n{body}\n"));
+    for good in [
+        "interval = \"1s\"\ntimeout = \"10ms\"",
+        "interval = \"1h\"",
+        "interval = \"1s\"\ntimeout = \"999ms\"",
+        "down_after = 1\nup_after = 10",
+        "down_after = 10\nup_after = 1",
+        "max_in_flight = 1",
+        "max_in_flight = 1024",
+    ] {
+        assert!(health(good).is_ok(), "{good}: {:?}", health(good).err());
+    }
+    for (bad, key) in [
+        ("interval = \"999ms\"", "health.interval"),
+        ("interval = \"3601s\"", "health.interval"),
+        ("interval = \"1s\"\ntimeout = \"9ms\"", "health.timeout"),
+        ("interval = \"1s\"\ntimeout = \"1s\"", "health.timeout"),
+        ("down_after = 11", "health.down_after"),
+        ("up_after = 0", "health.up_after"),
+        ("max_in_flight = 1025", "health.max_in_flight"),
+    ] {
+        assert_eq!(health(bad).expect_err(bad).key, key, "{bad}");
+    }
+}
+
+#[test]
+fn an_endpoint_url_is_http_or_https_with_a_host() {
+    let with_url = |url: &str| {
+        load(&format!(
+            "[[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0a\"\nendpoint_url = \"{url}\"\n"
+        ))
+    };
+    for good in [
+        "https://ec2.us-east-1.amazonaws.com",
+        "http://127.0.0.1:5000",
+    ] {
+        assert!(with_url(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "https://",
+        "http://",
+        "https://a b",
+        "ec2.us-east-1.amazonaws.com",
+        "ftp://x",
+    ] {
+        let e = with_url(bad).expect_err(bad);
+        assert_eq!(e.key, "source[0].endpoint_url", "{bad}");
+    }
+}
