@@ -433,3 +433,34 @@ fn an_endpoint_url_is_http_or_https_with_a_host() {
         assert_eq!(e.key, "source[0].endpoint_url", "{bad}");
     }
 }
+
+#[test]
+fn dns_and_upstream_limits_hold_at_their_edges() {
+    for (section, key, good, bad) in [
+        ("dns", "ttl", ["0", "86400"], ["86401", "100000"]),
+        ("dns", "max_udp_payload", ["512", "4096"], ["511", "0"]),
+        ("dns", "max_tcp_connections", ["1", "65536"], ["0", "0"]),
+        ("dns", "udp_threads", ["1", "64"], ["0", "65"]),
+        ("upstream", "timeout_ms", ["50", "60000"], ["49", "60001"]),
+        ("upstream", "max_inflight", ["1", "100000"], ["0", "0"]),
+    ] {
+        let with = |value: &str| load(&format!("[{section}]\n{key} = {value}\n"));
+        for value in good {
+            assert!(
+                with(value).is_ok(),
+                "{section}.{key} = {value}: {:?}",
+                with(value).err()
+            );
+        }
+        for value in bad {
+            let e = with(value).expect_err(value);
+            assert_eq!(e.key, format!("{section}.{key}"), "{value}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(2), "{value}: {e}");
+        }
+    }
+    let e = load("[dns.rate_limit]\nqueries_per_second = 5\nburst = 0\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.position.map(|p| p.0)),
+        ("dns.rate_limit.burst", Some(3))
+    );
+}
