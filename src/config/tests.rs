@@ -464,3 +464,67 @@ fn dns_and_upstream_limits_hold_at_their_edges() {
         ("dns.rate_limit.burst", Some(3))
     );
 }
+
+#[test]
+fn a_wildcard_listener_loops_only_to_a_local_address_of_its_family() {
+    let with = |listen: &str, upstream: &str| {
+        load(&format!(
+            "[dns]\nlisten = [\"{listen}\"]\n[upstream]\nservers = [\"{upstream}\"]\n"
+        ))
+    };
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: binding to it fails, nothing is sent.
+    assert!(with("0.0.0.0:5353", "192.0.2.1:5353").is_ok());
+    assert!(
+        with("[::]:5353", "127.0.0.1:5353").is_ok(),
+        "another family"
+    );
+    assert!(
+        with("127.0.0.1:5353", "127.0.0.2:5353").is_ok(),
+        "a specific address"
+    );
+    let e = with("[::]:5353", "[::1]:5353").unwrap_err();
+    assert!(e.message.contains("loop"), "{e}");
+}
+
+#[test]
+fn source_domains_refresh_and_staleness_hold_at_their_edges() {
+    let source = |extra: &str| {
+        load(&format!(
+            "[[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0a\"\n{extra}\n"
+        ))
+    };
+    let label63 = "a".repeat(63);
+    for good in [
+        "domains = [\"corp.example\"]".to_string(),
+        "domains = [\"corp.example.\"]".to_string(),
+        format!("domains = [\"{label63}.example\"]"),
+        "domains = [\"my-corp.example\"]".to_string(),
+        "refresh = \"1s\"\nmax_stale = \"1s\"".to_string(),
+    ] {
+        assert!(source(&good).is_ok(), "{good}: {:?}", source(&good).err());
+    }
+    let label64 = "a".repeat(64);
+    for (bad, key) in [
+        (
+            "domains = [\"corp..example\"]".to_string(),
+            "source[0].domains",
+        ),
+        (
+            format!("domains = [\"{label64}.example\"]"),
+            "source[0].domains",
+        ),
+        (
+            "domains = [\"corp_x.example\"]".to_string(),
+            "source[0].domains",
+        ),
+        ("domains = [\"example\"]".to_string(), "source[0].domains"),
+        ("refresh = \"999ms\"".to_string(), "source[0].refresh"),
+        (
+            "refresh = \"2s\"\nmax_stale = \"1999ms\"".to_string(),
+            "source[0].max_stale",
+        ),
+    ] {
+        let e = source(&bad).expect_err(&bad);
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+}
