@@ -403,12 +403,16 @@ mod tests {
 
     #[test]
     fn the_board_keeps_its_settings() {
-        let (board, _) = board(3, 2);
-        assert_eq!(
-            (board.settings().down_after, board.settings().up_after),
-            (3, 2)
-        );
-        assert_eq!(board.settings().interval, Duration::from_secs(5));
+        let settings = HealthSettings {
+            interval: Duration::from_secs(7),
+            timeout: Duration::from_millis(1500),
+            down_after: 4,
+            up_after: 5,
+            max_in_flight: 9,
+        };
+        assert_ne!(settings, HealthSettings::default());
+        let board = Board::new(settings, Arc::new(Notify::new()), Arc::new(Metrics::new()));
+        assert_eq!(board.settings(), settings);
     }
 
     #[tokio::test]
