@@ -249,3 +249,220 @@ impl AnswerCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::rdata::{A, CNAME, SOA, TXT};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn wire_name(s: &str) -> Vec<u8> {
+        crate::zone::table::wire_key(&name(s)).into_vec()
+    }
+
+    /// An upstream reply to `qname` A, with `answers` and `authority`.
+    fn reply(
+        qname: &str,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+        authority: Vec<Record>,
+    ) -> Message {
+        let mut msg = Message::response(0x4242, OpCode::Query);
+        msg.metadata.response_code = rcode;
+        msg.add_query(Query::query(name(qname), RecordType::A));
+        for r in answers {
+            msg.add_answer(r);
+        }
+        for r in authority {
+            msg.add_authority(r);
+        }
+        msg
+    }
+
+    fn a(owner: &str, ttl: u32) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::A(A(Ipv4Addr::new(192, 0, 2, 1))))
+    }
+
+    fn cname(owner: &str, target: &str, ttl: u32) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::CNAME(CNAME(name(target))))
+    }
+
+    fn soa(zone: &str, ttl: u32, minimum: u32) -> Record {
+        let soa = SOA::new(
+            name("ns.example."),
+            name("h.example."),
+            1,
+            7200,
+            900,
+            86400,
+            minimum,
+        );
+        Record::from_rdata(name(zone), ttl, RData::SOA(soa))
+    }
+
+    fn answer_of(msg: &Message) -> Answer {
+        let bytes = msg.to_vec().unwrap();
+        let question_end = wire::read_question(&bytes).unwrap().end();
+        let layout = wire::layout(&bytes, question_end).unwrap();
+        Answer::from_upstream(&bytes, question_end, layout).unwrap()
+    }
+
+    fn ttl_of(msg: &Message) -> u32 {
+        answer_of(msg).ttl
+    }
+
+    #[test]
+    fn answers_live_for_their_smallest_ttl_and_negative_ones_as_rfc_2308_says() {
+        use ResponseCode::{NXDomain, NoError, ServFail};
+        let q = "a.example.";
+        assert_eq!(
+            ttl_of(&reply(q, NoError, vec![a(q, 300), a(q, 60)], vec![])),
+            60
+        );
+        assert_eq!(
+            ttl_of(&reply(q, NoError, vec![a(q, 200_000)], vec![])),
+            MAX_TTL
+        );
+        // NXDOMAIN and NODATA: the smaller of the SOA's TTL and MINIMUM...
+        assert_eq!(
+            ttl_of(&reply(q, NXDomain, vec![], vec![soa("example.", 900, 120)])),
+            120
+        );
+        assert_eq!(
+            ttl_of(&reply(q, NoError, vec![], vec![soa("example.", 100, 900)])),
+            100
+        );
+        // ...no longer than a CNAME before it lives...
+        let chain = vec![cname(q, "b.example.", 30)];
+        assert_eq!(
+            ttl_of(&reply(q, NXDomain, chain, vec![soa("example.", 900, 900)])),
+            30
+        );
+        // ...and without an SOA, not at all.
+        assert_eq!(ttl_of(&reply(q, NXDomain, vec![], vec![])), 0);
+        assert_eq!(ttl_of(&reply(q, NoError, vec![], vec![])), 0);
+        // Errors and truncated replies are never kept.
+        assert_eq!(ttl_of(&reply(q, ServFail, vec![a(q, 300)], vec![])), 0);
+        let mut truncated = reply(q, NoError, vec![a(q, 300)], vec![]);
+        truncated.metadata.truncation = true;
+        assert_eq!(ttl_of(&truncated), 0);
+    }
+
+    #[test]
+    fn a_chain_is_followed_in_order_and_a_loop_ends_it() {
+        let q = "a.example.";
+        let chain = vec![
+            cname(q, "b.example.", 60),
+            cname("b.example.", "c.example.", 60),
+            a("c.example.", 60),
+        ];
+        let answer = answer_of(&reply(q, ResponseCode::NoError, chain, vec![]));
+        let want: Vec<Box<[u8]>> = ["b.example.", "c.example."]
+            .iter()
+            .map(|n| wire_name(n).into_boxed_slice())
+            .collect();
+        assert_eq!(&answer.chain[..], &want[..]);
+
+        let looped = vec![cname(q, "b.example.", 60), cname("b.example.", q, 60)];
+        let answer = answer_of(&reply(q, ResponseCode::NoError, looped, vec![]));
+        assert_eq!(
+            &answer.chain[..],
+            &want[..1],
+            "back at the question: the chain ends"
+        );
+        let no_alias = answer_of(&reply(q, ResponseCode::NoError, vec![a(q, 60)], vec![]));
+        assert!(no_alias.chain.is_empty());
+    }
+
+    #[test]
+    fn a_dname_substitutes_below_its_owner_only() {
+        let alias = |rtype, owner: &str, target: &str| wire::Alias {
+            rtype,
+            owner: wire_name(owner),
+            target: wire_name(target),
+        };
+        let aliases = [
+            alias(wire::TYPE_DNAME, "old.example.", "new.example."),
+            alias(wire::TYPE_CNAME, "x.new.example.", "y.example."),
+        ];
+        let chain = follow_chain(&wire_name("x.old.example."), &aliases);
+        let want: Vec<Box<[u8]>> = ["x.new.example.", "y.example."]
+            .iter()
+            .map(|n| wire_name(n).into_boxed_slice())
+            .collect();
+        assert_eq!(chain, want);
+        // The owner itself is not below itself (RFC 6672): nothing to follow.
+        assert!(follow_chain(&wire_name("old.example."), &aliases).is_empty());
+
+        let (owner, target) = (wire_name("old.example."), wire_name("new.example."));
+        let sub = |n: &str| substitute(&wire_name(n), &owner, &target);
+        assert_eq!(sub("a.b.old.example."), Some(wire_name("a.b.new.example.")));
+        assert_eq!(sub("old.example."), None);
+        assert_eq!(sub("a.older.example."), None);
+        assert_eq!(sub("a.example."), None);
+        // A substitution longer than a name can be is no name.
+        let long = format!("{}.old.example.", vec!["a".repeat(63); 3].join("."));
+        let longer_target = wire_name(&format!("{}.example.", "b".repeat(60)));
+        assert_eq!(substitute(&wire_name(&long), &owner, &longer_target), None);
+        assert!(substitute(&wire_name(&long), &owner, &target).is_some());
+    }
+
+    #[test]
+    fn a_cached_answer_ages_and_expires_and_is_patched_for_its_client() {
+        let q = "a.example.";
+        let mut answer = answer_of(&reply(q, ResponseCode::NoError, vec![a(q, 300)], vec![]));
+        let now = Instant::now();
+        answer.received = now - Duration::from_secs(10);
+        assert_eq!(answer.age(now), 10);
+        assert!(answer.is_fresh(now));
+        assert!(answer.is_fresh(answer.received + Duration::from_millis(299_999)));
+        assert!(!answer.is_fresh(answer.received + Duration::from_secs(300)));
+        assert!(!answer.is_fresh(answer.received + Duration::from_secs(301)));
+
+        let question = &msg_bytes(q)[wire::HEADER_LEN..];
+        let patched = Message::from_vec(&answer.patch(0x1234, question, None)).unwrap();
+        assert_eq!(patched.metadata.id, 0x1234);
+        let ttl = patched.answers[0].ttl;
+        assert!(
+            (289..=290).contains(&ttl),
+            "aged by the time in the cache: {ttl}"
+        );
+    }
+
+    /// A query's bytes for `qname` A (for its question section).
+    fn msg_bytes(qname: &str) -> Vec<u8> {
+        let mut msg = Message::query();
+        msg.add_query(Query::query(name(qname), RecordType::A));
+        msg.to_vec().unwrap()
+    }
+
+    #[test]
+    fn the_byte_budget_bounds_what_is_kept() {
+        // About 1 KB an answer, a 20 KB budget, room for 1000 entries: bytes decide.
+        let cache = AnswerCache::new(1000, 20_000);
+        let big = RData::TXT(TXT::new(vec!["x".repeat(250); 4]));
+        for i in 0..100 {
+            let q = format!("n{i}.example.");
+            let record = Record::from_rdata(name(&q), 300, big.clone());
+            let answer = answer_of(&reply(&q, ResponseCode::NoError, vec![record], vec![]));
+            assert!(answer.heap_bytes() > 1000, "{}", answer.heap_bytes());
+            cache.insert(key(&wire_name(&q), 16, 1, 0), Arc::new(answer));
+        }
+        assert!(cache.len() <= 20, "{} answers kept", cache.len());
+        assert!(cache.len() >= 5, "{} answers kept", cache.len());
+        assert!(cache.bytes() <= 20_000, "{} bytes", cache.bytes());
+        assert!(
+            cache.bytes() >= 1000 * cache.len() as u64,
+            "{} bytes",
+            cache.bytes()
+        );
+    }
+}
