@@ -198,9 +198,12 @@ mod tests {
     #[test]
     fn different_questions_fly_apart() {
         let flights = Flights::default();
+        assert!(flights.is_empty());
         let (a, b) = (key("a"), key("b"));
         let _fa = leader(flights.board(&a));
+        assert!(!flights.is_empty());
         let _fb = leader(flights.board(&b));
         assert_eq!(flights.len(), 2);
+        assert_eq!(format!("{flights:?}"), "Flights { in_flight: 2 }");
     }
 }

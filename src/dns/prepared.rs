@@ -60,3 +60,29 @@ impl Prepared {
         std::mem::size_of::<Self>() + self.bytes.len() + self.ttl_offsets.len() * 4 + self.ede.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_counts_every_byte_it_holds() {
+        let empty = Prepared {
+            bytes: Box::new([]),
+            question_end: 0,
+            ttl_offsets: Box::new([]),
+            ext_rcode: 0,
+            ede: Box::new([]),
+        };
+        let base = empty.heap_bytes();
+        assert_eq!(base, std::mem::size_of::<Prepared>());
+        let full = Prepared {
+            bytes: vec![0; 100].into_boxed_slice(),
+            ttl_offsets: vec![0; 10].into_boxed_slice(),
+            ede: vec![0; 7].into_boxed_slice(),
+            ..empty
+        };
+        // The reply's bytes, four per TTL offset (u32), and the EDE options' bytes.
+        assert_eq!(full.heap_bytes(), base + 100 + 10 * 4 + 7);
+    }
+}

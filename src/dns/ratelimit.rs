@@ -92,4 +92,46 @@ mod tests {
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         assert!(!limiter.allow(mapped));
     }
+
+    /// A limiter tracking `MAX_CLIENTS` clients, each having asked once.
+    fn full(rate: Rate) -> RateLimiter {
+        let limiter = RateLimiter::new(rate);
+        for i in 0..MAX_CLIENTS as u32 {
+            assert!(limiter.allow(IpAddr::from((0x0a00_0000 + i).to_be_bytes())));
+        }
+        assert_eq!(lock(&limiter.clients).len(), MAX_CLIENTS);
+        limiter
+    }
+
+    #[test]
+    fn a_full_table_of_active_clients_does_not_grow_and_lets_a_newcomer_through() {
+        let limiter = full(Rate {
+            queries_per_second: 1,
+            burst: 2,
+        });
+        let newcomer: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(
+            (0..10).all(|_| limiter.allow(newcomer)),
+            "untracked: never limited"
+        );
+        let clients = lock(&limiter.clients);
+        assert_eq!(clients.len(), MAX_CLIENTS);
+        assert!(!clients.contains_key(&newcomer));
+    }
+
+    #[test]
+    fn clients_whose_bucket_refilled_are_forgotten_to_make_room() {
+        let limiter = full(Rate {
+            queries_per_second: 1,
+            burst: 2,
+        });
+        // Every bucket full again, as after a quiet while.
+        for bucket in lock(&limiter.clients).values_mut() {
+            bucket.tokens = 2.0;
+        }
+        let newcomer: IpAddr = "192.0.2.1".parse().unwrap();
+        let allowed = (0..10).filter(|_| limiter.allow(newcomer)).count();
+        assert_eq!(allowed, 2, "tracked, so limited to its burst");
+        assert_eq!(lock(&limiter.clients).len(), 1);
+    }
 }
