@@ -437,6 +437,97 @@ mod tests {
     }
 
     #[test]
+    fn header_fields_are_read_where_they_sit() {
+        let m = sample(); // a response, RD and RA set, NOERROR, 1 question, 1 answer, 2 additional
+        assert!(is_response(&m));
+        assert_eq!((qdcount(&m), ancount(&m), arcount(&m)), (1, 1, 2));
+        assert_eq!((rcode(&m), rd_bit(&m), ad_cd_bits(&m)), (0, FLAG_RD, 0));
+        let mut q = m.clone();
+        q[2] = 0x00; // a query, RD clear
+        q[3] = 0x3b; // Z, AD, CD set, RCODE 11
+        q[4..8].copy_from_slice(&[0, 3, 1, 2]);
+        assert!(!is_response(&q));
+        assert_eq!(
+            (rcode(&q), rd_bit(&q), ad_cd_bits(&q)),
+            (11, 0, FLAG_AD | FLAG_CD)
+        );
+        assert_eq!((qdcount(&q), ancount(&q)), (3, 258));
+    }
+
+    #[test]
+    fn a_name_is_lowercased_into_its_key_form() {
+        let name = [3, b'A', b'b', b'C', 1, b'-', 0];
+        let mut lower = [0u8; 7];
+        lowercase_into(&mut lower, &name);
+        assert_eq!(lower, [3, b'a', b'b', b'c', 1, b'-', 0]);
+    }
+
+    #[test]
+    fn names_are_skipped_whole_or_up_to_their_pointer() {
+        let m = sample();
+        // The question's name (a.b.), then the answer's pointer.
+        assert_eq!(skip_name(&m, HEADER_LEN), Ok(HEADER_LEN + 5));
+        assert_eq!(skip_name(&m, HEADER_LEN + 9), Ok(HEADER_LEN + 11));
+        assert_eq!(skip_name(&[0], 0), Ok(1), "the root");
+        assert_eq!(skip_name(&[1, b'a', 2, b'b', b'c', 0], 0), Ok(6));
+        assert_eq!(skip_name(&[1, b'a'], 0), Err(WireError::Short));
+        assert_eq!(
+            skip_name(&[0xc0], 0),
+            Err(WireError::Short),
+            "half a pointer"
+        );
+        assert_eq!(
+            skip_name(&[0x40, 0], 0),
+            Err(WireError::BadName),
+            "label type 01"
+        );
+        assert_eq!(
+            skip_name(&[0x80, 0], 0),
+            Err(WireError::BadName),
+            "label type 10"
+        );
+    }
+
+    /// A query whose question name has labels of these lengths (`x` each), type A, class IN;
+    /// without the root and type when `whole` is false.
+    fn query_with_labels(lengths: &[usize], whole: bool) -> Vec<u8> {
+        let mut m = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for &len in lengths {
+            m.push(len as u8);
+            m.extend(std::iter::repeat_n(b'x', len));
+        }
+        if whole {
+            m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        }
+        m
+    }
+
+    #[test]
+    fn a_question_name_is_at_most_255_bytes_of_labels_of_at_most_63() {
+        let ok = |lengths: &[usize]| read_question(&query_with_labels(lengths, true));
+        let span = ok(&[63, 63, 63, 61]).expect("255 bytes with the root");
+        assert_eq!(
+            (span.name, span.qtype, span.qclass),
+            (HEADER_LEN..HEADER_LEN + 255, 1, 1)
+        );
+        assert!(ok(&[63]).is_ok());
+        assert!(ok(&[60; 3]).is_ok(), "a long name well inside the limit");
+        assert_eq!(ok(&[64]), Err(WireError::BadName));
+        assert_eq!(
+            ok(&[63, 63, 63, 62]),
+            Err(WireError::BadName),
+            "256 bytes with the root"
+        );
+        // Too long is said as soon as it is, not when the message runs out.
+        let endless = query_with_labels(&[63; 8], false);
+        assert_eq!(read_question(&endless), Err(WireError::BadName));
+        assert_eq!(
+            read_question(&query_with_labels(&[3], false)),
+            Err(WireError::Short)
+        );
+    }
+
+    #[test]
     fn walks_and_strips() {
         let m = sample();
         let q = read_question(&m).unwrap();
