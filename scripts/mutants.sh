@@ -55,4 +55,7 @@ caught=$(count caught) missed=$(count missed) timeout=$(count timeout) unviable=
 viable=$(( caught + missed + timeout ))
 echo "mutants: $label: caught $caught, missed $missed, timeout $timeout, unviable $unviable" \
   "($(( viable ? 100 * (caught + timeout) / viable : 0 ))% of viable caught or timed out)"
+# With --iterate, the runs before are summed up in one list (caught and unviable together).
+before=$(count previously_caught)
+[ "$before" = 0 ] || echo "mutants: $label: and $before caught or unviable in the runs before (--iterate)"
 [ "$missed" = 0 ] || { echo "missed:"; cat "$out/mutants.out/missed.txt"; }
