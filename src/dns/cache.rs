@@ -346,7 +346,16 @@ mod tests {
             ttl_of(&reply(q, NXDomain, chain, vec![soa("example.", 900, 900)])),
             30
         );
-        // ...and without an SOA, not at all.
+        // NODATA after a CNAME: the negative TTL, not the data's.
+        let nodata = vec![cname(q, "b.example.", 600)];
+        assert_eq!(
+            ttl_of(&reply(q, NoError, nodata, vec![soa("example.", 900, 50)])),
+            50
+        );
+        // ...and without an SOA, not at all, whatever other records say.
+        let mut glue = reply(q, NoError, vec![], vec![]);
+        glue.add_additional(a("ns.example.", 300));
+        assert_eq!(ttl_of(&glue), 0);
         assert_eq!(ttl_of(&reply(q, NXDomain, vec![], vec![])), 0);
         assert_eq!(ttl_of(&reply(q, NoError, vec![], vec![])), 0);
         // Errors and truncated replies are never kept.
@@ -442,6 +451,37 @@ mod tests {
         let mut msg = Message::query();
         msg.add_query(Query::query(name(qname), RecordType::A));
         msg.to_vec().unwrap()
+    }
+
+    #[test]
+    fn the_cache_keeps_only_cacheable_fresh_answers_until_cleared() {
+        let q = "a.example.";
+        let answer = |rcode, ttl| Arc::new(answer_of(&reply(q, rcode, vec![a(q, ttl)], vec![])));
+        let k = |n: &str| key(&wire_name(n), 1, 1, 0);
+        let cache = AnswerCache::new(100, 1 << 20);
+        assert!(cache.is_empty());
+        cache.insert(k("one."), answer(ResponseCode::NoError, 60));
+        assert!(cache.get(&k("one.")).is_some());
+        assert_eq!(cache.len(), 1);
+        assert!(!cache.is_empty());
+        // Not cacheable (TTL 0): never stored.
+        cache.insert(k("two."), answer(ResponseCode::ServFail, 60));
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&k("two.")).is_none());
+        // Expired: not served, and dropped when asked for.
+        let mut old = answer_of(&reply(q, ResponseCode::NoError, vec![a(q, 60)], vec![]));
+        old.received = Instant::now() - Duration::from_secs(61);
+        cache.insert(k("three."), Arc::new(old));
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&k("three.")).is_none());
+        assert_eq!(cache.len(), 1);
+        cache.clear();
+        assert!(cache.is_empty());
+        assert!(cache.get(&k("one.")).is_none());
+        // No room at all: caching is off.
+        let off = AnswerCache::new(0, 1 << 20);
+        off.insert(k("one."), answer(ResponseCode::NoError, 60));
+        assert!(off.is_empty() && off.get(&k("one.")).is_none());
     }
 
     #[test]
