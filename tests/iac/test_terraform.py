@@ -214,7 +214,15 @@ def apply(terraform, moto, path, aliases, **variables):
     (path / "moto_override.tf").write_text(moto.provider_override(aliases))
     terraform.init(path)
     args = [f"-var={k}={v}" for k, v in variables.items()]
-    terraform(path, "apply", "-auto-approve", *args)
+    first = terraform(path, "apply", "-auto-approve", *args, check=False)
+    # Under load (4 workers sharing 2 cores), moto has once answered the provider's revoke of a
+    # default security group's rule with InvalidPermission.NotFound while emptying the group
+    # (never seen with the test alone). A second apply starts from the state and converges; any
+    # other failure, or this one twice, fails the test.
+    if first.returncode != 0 and "InvalidPermission.NotFound" in first.stdout + first.stderr:
+        terraform(path, "apply", "-auto-approve", *args)
+    elif first.returncode != 0:
+        raise AssertionError(f"terraform apply in {path} exited {first.returncode}:\n{first.stdout[-6000:]}\n{first.stderr[-6000:]}")
     return args
 
 
