@@ -70,7 +70,8 @@ def render(readme: pathlib.Path, module: pathlib.Path) -> str:
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
-    for module in sorted(pathlib.Path(__file__).parent.glob("modules/*")):
+    here = pathlib.Path(__file__).parent
+    for module in sorted([*here.glob("modules/*"), *here.glob("modules/*/modules/*")]):
         readme = module / "README.md"
         new = render(readme, module)
         if new != readme.read_text():

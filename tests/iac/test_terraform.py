@@ -24,7 +24,7 @@ APP_REGION = "ap-southeast-6"
 ENDPOINT_REGION = "ap-southeast-2"
 IMAGE = "registry.invalid/bedrock-link:test"
 EXAMPLES = ["new-vpcs", "existing-app-vpc", "phz-fallback"]
-MODULES = ["interconnect", "resolver"]
+MODULES = ["interconnect", "interconnect/modules/vpc", "resolver"]
 
 
 def test_terraform_is_formatted(terraform):
@@ -84,7 +84,7 @@ MUTATIONS = [
      "existing_vpcs", "phz_mode_needs_dns_hostnames_in_the_app_vpc"),
     ("interconnect", "main.tf", "condition     = !local.endpoint_vpc_needs_dns_hostnames || (self.enable_dns_support && self.enable_dns_hostnames)", "condition     = var.name != \"\"",
      "existing_vpcs", "private_dns_needs_dns_hostnames_in_an_existing_endpoint_vpc"),
-    ("interconnect", "flow_logs.tf", "kms_key_id        = var.endpoint_log_kms_key_arn", "kms_key_id        = var.app_log_kms_key_arn",
+    ("interconnect", "main.tf", "kms_key_arn    = var.endpoint_log_kms_key_arn", "kms_key_arn    = var.app_log_kms_key_arn",
      "new_vpcs", "kms_keys_per_region_are_accepted"),
     ("interconnect", "nat.tf", "nat_gateway_id         = aws_nat_gateway.app[local.nat_for_az[each.key]].id", "gateway_id             = aws_internet_gateway.app[0].id",
      "new_vpcs", "single_nat_gateway_serves_every_private_route_table"),
@@ -100,14 +100,28 @@ MUTATIONS = [
      "app_vpc_needs_dns_hostnames      = true", "existing_vpcs", "resolver_mode_needs_only_dns_support_in_the_app_vpc"),
     ("interconnect", "main.tf", "condition     = self.enable_dns_support", 'condition     = var.name != ""',
      "existing_vpcs", "dns_support_off_in_the_app_vpc_is_refused"),
-    ("interconnect", "main.tf", 'condition     = alltrue([for k, v in var.services : v.ip_address_type == "ipv4"])', 'condition     = var.name != ""',
+    ("interconnect", "endpoints.tf", 'condition     = !var.create_endpoint_vpc || alltrue([for k, v in var.services : v.ip_address_type == "ipv4"])', 'condition     = var.name != ""',
      "new_vpcs", "dualstack_needs_an_existing_dual_stack_vpc"),
-    ("interconnect", "flow_logs.tf", 'condition     = var.endpoint_log_kms_key_arn == null || try(split(":", var.endpoint_log_kms_key_arn)[3], "") == var.endpoint_region',
+    ("interconnect", "flow_logs.tf", 'condition     = !lookup(local.flow_log_vpcs, "endpoint", false) || var.endpoint_log_kms_key_arn == null || try(split(":", var.endpoint_log_kms_key_arn)[3], "") == var.endpoint_region',
      'condition     = var.name != ""', "new_vpcs", "kms_key_must_be_in_the_log_groups_region"),
     ("interconnect", "flow_logs.tf", 'name_prefix = "${var.name}-flowlogs-"', 'name        = "${var.name}-vpc-flow-logs"',
      "new_vpcs", "flow_log_role_is_named_by_prefix"),
     ("interconnect", "variables.tf", '  default     = "none"', '  default     = "single"',
      "new_vpcs", "no_nat_gateway_by_default"),
+    ("interconnect/modules/vpc", "main.tf", "enable_dns_support   = true", "enable_dns_support   = false",
+     "vpc", "vpc_resolves_names"),
+    ("interconnect/modules/vpc", "main.tf", "availability_zone       = var.availability_zones[tonumber(each.key) % length(var.availability_zones)]",
+     "availability_zone       = var.availability_zones[0]", "vpc", "subnets_spread_over_the_zones_each_with_its_zones_route_table"),
+    ("interconnect/modules/vpc", "main.tf", 'var.route_tables == "per_zone" ? az : "all"', '"all"',
+     "vpc", "subnets_spread_over_the_zones_each_with_its_zones_route_table"),
+    ("interconnect/modules/vpc", "main.tf", 'var.route_tables == "per_zone" ? az : "all"', "az",
+     "vpc", "one_route_table_for_every_subnet"),
+    ("interconnect/modules/vpc", "main.tf", "condition     = length(self.names) == length(var.availability_zones)", 'condition     = var.name != ""',
+     "vpc", "zones_the_provider_lacks_are_refused"),
+    ("interconnect/modules/vpc", "main.tf", 'traffic_type    = "ALL"', 'traffic_type    = "REJECT"',
+     "vpc", "flow_logs_carry_all_traffic_to_the_vpcs_log_group"),
+    ("interconnect/modules/vpc", "main.tf", "count = var.flow_logs == null ? 0 : 1\n\n  vpc_id", "count = 1\n\n  vpc_id",
+     "vpc", "no_flow_logs_unless_asked"),
     ("resolver", "main.tf", 'own_capacity = local.is_nlb && var.launch_type == "EC2" && var.cluster_arn == null',
      'own_capacity = local.is_nlb && var.launch_type == "EC2"', "resolver", "dhcp_mode_on_a_cluster_of_ones_own_is_refused"),
     ("resolver", "main.tf", "condition     = !var.create_dhcp_options || local.own_capacity", 'condition     = var.name != ""',

@@ -24,6 +24,11 @@ resource "aws_security_group" "endpoints" {
 
   lifecycle {
     create_before_destroy = true
+    # The VPCs this module creates are IPv4 only.
+    precondition {
+      condition     = !var.create_endpoint_vpc || alltrue([for k, v in var.services : v.ip_address_type == "ipv4"])
+      error_message = "ip_address_type \"dualstack\" needs IPv6 in the endpoint subnets, and the endpoint VPC this module creates is IPv4 only: use an existing dual-stack endpoint VPC (create_endpoint_vpc = false) for dual-stack endpoints."
+    }
     precondition {
       condition     = length(local.app_allowed_outside) == 0
       error_message = "app_allowed_cidrs ${join(", ", local.app_allowed_outside)} lie outside the app VPC's CIDRs (${join(", ", local.app_vpc_cidrs)}). VPC peering carries only traffic from the peered VPCs' own CIDRs, so those clients could never get a reply; add the CIDR to the app VPC, or leave it out."
@@ -97,8 +102,8 @@ locals {
 locals {
   app_endpoint_subnet_ids = var.create_app_vpc ? [
     # One subnet per zone: an interface endpoint takes at most one subnet per zone.
-    for az in local.app_azs : [for k, s in aws_subnet.app : s.id if s.availability_zone == az][0]
-    if anytrue([for k, s in aws_subnet.app : s.availability_zone == az])
+    for az in local.app_azs : [for s in module.app_vpc[0].subnets : s.id if s.availability_zone == az][0]
+    if anytrue([for s in module.app_vpc[0].subnets : s.availability_zone == az])
   ] : var.app_endpoint_subnet_ids
 }
 

@@ -1,5 +1,6 @@
-# VPC flow logs for the VPCs this module creates (an existing VPC keeps its own setup). The
-# log groups live in their VPC's region, each with its own (regional) KMS key.
+# VPC flow logs for the VPCs this module creates (an existing VPC keeps its own setup). Each
+# side's module (modules/vpc) holds its log group, in its VPC's region with its own
+# (regional) KMS key, and its flow log; the role that writes them is here.
 
 locals {
   flow_log_vpcs = var.flow_logs ? merge(
@@ -26,6 +27,16 @@ resource "aws_iam_role" "flow_logs" {
 
   lifecycle {
     create_before_destroy = true
+    # Checked here, before either side's log group is planned: the role exists exactly when
+    # some log group does.
+    precondition {
+      condition     = !lookup(local.flow_log_vpcs, "app", false) || var.app_log_kms_key_arn == null || try(split(":", var.app_log_kms_key_arn)[3], "") == var.app_region
+      error_message = "app_log_kms_key_arn must be a key in app_region (${var.app_region}): KMS keys are regional."
+    }
+    precondition {
+      condition     = !lookup(local.flow_log_vpcs, "endpoint", false) || var.endpoint_log_kms_key_arn == null || try(split(":", var.endpoint_log_kms_key_arn)[3], "") == var.endpoint_region
+      error_message = "endpoint_log_kms_key_arn must be a key in endpoint_region (${var.endpoint_region}): KMS keys are regional."
+    }
   }
 }
 
@@ -38,68 +49,9 @@ resource "aws_iam_role_policy" "flow_logs" {
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Effect = "Allow"
-      Action = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-      Resource = concat(
-        [for g in aws_cloudwatch_log_group.app_flow_logs : "${g.arn}:*"],
-        [for g in aws_cloudwatch_log_group.endpoint_flow_logs : "${g.arn}:*"],
-      )
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+      Resource = [for g in concat(module.app_vpc[*].flow_log_group, module.endpoint_vpc[*].flow_log_group) : "${g.arn}:*"]
     }]
   })
-}
-
-resource "aws_cloudwatch_log_group" "app_flow_logs" {
-  count    = lookup(local.flow_log_vpcs, "app", false) ? 1 : 0
-  provider = aws.app
-
-  name              = "/vpc/${var.name}-app/flow-logs"
-  retention_in_days = var.flow_logs_retention_days
-  kms_key_id        = var.app_log_kms_key_arn
-  tags              = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = var.app_log_kms_key_arn == null || try(split(":", var.app_log_kms_key_arn)[3], "") == var.app_region
-      error_message = "app_log_kms_key_arn must be a key in app_region (${var.app_region}): KMS keys are regional."
-    }
-  }
-}
-
-resource "aws_flow_log" "app" {
-  count    = lookup(local.flow_log_vpcs, "app", false) ? 1 : 0
-  provider = aws.app
-
-  vpc_id          = aws_vpc.app[0].id
-  traffic_type    = "ALL"
-  iam_role_arn    = aws_iam_role.flow_logs[0].arn
-  log_destination = aws_cloudwatch_log_group.app_flow_logs[0].arn
-  tags            = local.tags
-}
-
-resource "aws_cloudwatch_log_group" "endpoint_flow_logs" {
-  count    = lookup(local.flow_log_vpcs, "endpoint", false) ? 1 : 0
-  provider = aws.endpoint
-
-  name              = "/vpc/${var.name}-endpoints/flow-logs"
-  retention_in_days = var.flow_logs_retention_days
-  kms_key_id        = var.endpoint_log_kms_key_arn
-  tags              = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = var.endpoint_log_kms_key_arn == null || try(split(":", var.endpoint_log_kms_key_arn)[3], "") == var.endpoint_region
-      error_message = "endpoint_log_kms_key_arn must be a key in endpoint_region (${var.endpoint_region}): KMS keys are regional."
-    }
-  }
-}
-
-resource "aws_flow_log" "endpoint" {
-  count    = lookup(local.flow_log_vpcs, "endpoint", false) ? 1 : 0
-  provider = aws.endpoint
-
-  vpc_id          = aws_vpc.endpoint[0].id
-  traffic_type    = "ALL"
-  iam_role_arn    = aws_iam_role.flow_logs[0].arn
-  log_destination = aws_cloudwatch_log_group.endpoint_flow_logs[0].arn
-  tags            = local.tags
 }

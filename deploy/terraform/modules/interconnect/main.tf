@@ -13,47 +13,9 @@ locals {
   app_vpc_needs_dns_hostnames      = var.dns_mode == "phz" || length(var.app_interface_endpoints) > 0
 }
 
-# The zones double as the check that each provider is in the region the module was told:
-# zone names carry the region, so a mismatch finds none.
-data "aws_availability_zones" "app" {
-  count    = var.create_app_vpc ? 1 : 0
-  provider = aws.app
-  state    = "available"
-
-  filter {
-    name   = "zone-name"
-    values = local.app_azs
-  }
-
-  lifecycle {
-    postcondition {
-      condition     = length(self.names) == length(local.app_azs)
-      error_message = "Zones ${join(", ", local.app_azs)} are not all available through the aws.app provider: set app_availability_zones, and check that app_region (${var.app_region}) is the provider's region."
-    }
-  }
-}
-
-data "aws_availability_zones" "endpoint" {
-  count    = var.create_endpoint_vpc ? 1 : 0
-  provider = aws.endpoint
-  state    = "available"
-
-  filter {
-    name   = "zone-name"
-    values = local.endpoint_azs
-  }
-
-  lifecycle {
-    postcondition {
-      condition     = length(self.names) == length(local.endpoint_azs)
-      error_message = "Zones ${join(", ", local.endpoint_azs)} are not all available through the aws.endpoint provider: set endpoint_availability_zones, and check that endpoint_region (${var.endpoint_region}) is the provider's region."
-    }
-  }
-}
-
 locals {
-  app_vpc_id      = var.create_app_vpc ? aws_vpc.app[0].id : var.app_vpc_id
-  endpoint_vpc_id = var.create_endpoint_vpc ? aws_vpc.endpoint[0].id : var.endpoint_vpc_id
+  app_vpc_id      = var.create_app_vpc ? module.app_vpc[0].vpc_id : var.app_vpc_id
+  endpoint_vpc_id = var.create_endpoint_vpc ? module.endpoint_vpc[0].vpc_id : var.endpoint_vpc_id
 
   # Every IPv4 CIDR of each VPC (an existing VPC may have secondary ones): routes and rules
   # cover all of them. Known at plan time, so they can key the routes.
@@ -64,7 +26,7 @@ locals {
     for a in data.aws_vpc.endpoint[0].cidr_block_associations : a.cidr_block if a.state == "associated"
   ]
 
-  endpoint_subnet_ids = var.create_endpoint_vpc ? [for s in aws_subnet.endpoint : s.id] : var.endpoint_subnet_ids
+  endpoint_subnet_ids = var.create_endpoint_vpc ? [for s in module.endpoint_vpc[0].subnets : s.id] : var.endpoint_subnet_ids
   app_allowed_cidrs   = coalesce(var.app_allowed_cidrs, local.app_vpc_cidrs)
 
   # A CIDR lies inside another when its network address, masked to the other's prefix length,
@@ -81,14 +43,27 @@ locals {
 
 # --- App VPC -------------------------------------------------------------------------------
 
-resource "aws_vpc" "app" {
-  count    = var.create_app_vpc ? 1 : 0
-  provider = aws.app
+module "app_vpc" {
+  source    = "./modules/vpc"
+  count     = var.create_app_vpc ? 1 : 0
+  providers = { aws = aws.app }
 
-  cidr_block           = var.app_vpc_cidr
-  enable_dns_support   = true
-  enable_dns_hostnames = true
-  tags                 = merge(local.tags, { Name = "${var.name}-app" })
+  side               = "app"
+  region             = var.app_region
+  name               = "${var.name}-app"
+  subnet_name        = "${var.name}-app-private"
+  tags               = local.tags
+  cidr               = var.app_vpc_cidr
+  subnet_cidrs       = var.app_private_subnet_cidrs
+  availability_zones = local.app_azs
+  # One private route table per zone, so a NAT gateway per zone (app_nat_gateway =
+  # "one_per_az") needs no other shape; the peering routes go on each.
+  route_tables = "per_zone"
+  flow_logs = var.flow_logs ? {
+    role_arn       = one(aws_iam_role.flow_logs[*].arn)
+    retention_days = var.flow_logs_retention_days
+    kms_key_arn    = var.app_log_kms_key_arn
+  } : null
 }
 
 data "aws_vpc" "app" {
@@ -112,65 +87,27 @@ data "aws_vpc" "app" {
   }
 }
 
-resource "aws_subnet" "app" {
-  for_each = var.create_app_vpc ? { for i, cidr in var.app_private_subnet_cidrs : tostring(i) => cidr } : {}
-  provider = aws.app
-
-  vpc_id                  = aws_vpc.app[0].id
-  cidr_block              = each.value
-  availability_zone       = local.app_azs[tonumber(each.key) % length(local.app_azs)]
-  map_public_ip_on_launch = false
-  tags                    = merge(local.tags, { Name = "${var.name}-app-private-${each.key}" })
-
-  # The zone check above runs first.
-  depends_on = [data.aws_availability_zones.app]
-}
-
-# One private route table per zone, so a NAT gateway per zone (app_nat_gateway =
-# "one_per_az") needs no other shape; the peering routes go on each.
-resource "aws_route_table" "app" {
-  for_each = var.create_app_vpc ? toset(local.app_azs) : toset([])
-  provider = aws.app
-
-  vpc_id = aws_vpc.app[0].id
-  tags   = merge(local.tags, { Name = "${var.name}-app-private-${each.key}" })
-}
-
-resource "aws_route_table_association" "app" {
-  for_each = aws_subnet.app
-  provider = aws.app
-
-  subnet_id      = each.value.id
-  route_table_id = aws_route_table.app[local.app_azs[tonumber(each.key) % length(local.app_azs)]].id
-}
-
-# The default security group of a VPC we create allows nothing.
-resource "aws_default_security_group" "app" {
-  count    = var.create_app_vpc ? 1 : 0
-  provider = aws.app
-
-  vpc_id = aws_vpc.app[0].id
-  tags   = merge(local.tags, { Name = "${var.name}-app-default-deny" })
-}
-
 # --- Endpoint VPC --------------------------------------------------------------------------
 
-resource "aws_vpc" "endpoint" {
-  count    = var.create_endpoint_vpc ? 1 : 0
-  provider = aws.endpoint
+module "endpoint_vpc" {
+  source    = "./modules/vpc"
+  count     = var.create_endpoint_vpc ? 1 : 0
+  providers = { aws = aws.endpoint }
 
-  cidr_block           = var.endpoint_vpc_cidr
-  enable_dns_support   = true
-  enable_dns_hostnames = true
-  tags                 = merge(local.tags, { Name = "${var.name}-endpoints" })
-
-  lifecycle {
-    # The VPCs this module creates are IPv4 only.
-    precondition {
-      condition     = alltrue([for k, v in var.services : v.ip_address_type == "ipv4"])
-      error_message = "ip_address_type \"dualstack\" needs IPv6 in the endpoint subnets, and the endpoint VPC this module creates is IPv4 only: use an existing dual-stack endpoint VPC (create_endpoint_vpc = false) for dual-stack endpoints."
-    }
-  }
+  side               = "endpoint"
+  region             = var.endpoint_region
+  name               = "${var.name}-endpoints"
+  subnet_name        = "${var.name}-endpoints"
+  tags               = local.tags
+  cidr               = var.endpoint_vpc_cidr
+  subnet_cidrs       = var.endpoint_subnet_cidrs
+  availability_zones = local.endpoint_azs
+  route_tables       = "one"
+  flow_logs = var.flow_logs ? {
+    role_arn       = one(aws_iam_role.flow_logs[*].arn)
+    retention_days = var.flow_logs_retention_days
+    kms_key_arn    = var.endpoint_log_kms_key_arn
+  } : null
 }
 
 data "aws_vpc" "endpoint" {
@@ -188,42 +125,4 @@ data "aws_vpc" "endpoint" {
       error_message = "The endpoint VPC ${coalesce(var.endpoint_vpc_id, "-")} needs DNS support and DNS hostnames on for endpoints with private_dns_enabled: turn both on, or set private_dns_enabled = false on those services."
     }
   }
-}
-
-resource "aws_subnet" "endpoint" {
-  for_each = var.create_endpoint_vpc ? { for i, cidr in var.endpoint_subnet_cidrs : tostring(i) => cidr } : {}
-  provider = aws.endpoint
-
-  vpc_id                  = aws_vpc.endpoint[0].id
-  cidr_block              = each.value
-  availability_zone       = local.endpoint_azs[tonumber(each.key) % length(local.endpoint_azs)]
-  map_public_ip_on_launch = false
-  tags                    = merge(local.tags, { Name = "${var.name}-endpoints-${each.key}" })
-
-  # The zone check above runs first.
-  depends_on = [data.aws_availability_zones.endpoint]
-}
-
-resource "aws_route_table" "endpoint" {
-  count    = var.create_endpoint_vpc ? 1 : 0
-  provider = aws.endpoint
-
-  vpc_id = aws_vpc.endpoint[0].id
-  tags   = merge(local.tags, { Name = "${var.name}-endpoints" })
-}
-
-resource "aws_route_table_association" "endpoint" {
-  for_each = aws_subnet.endpoint
-  provider = aws.endpoint
-
-  subnet_id      = each.value.id
-  route_table_id = aws_route_table.endpoint[0].id
-}
-
-resource "aws_default_security_group" "endpoint" {
-  count    = var.create_endpoint_vpc ? 1 : 0
-  provider = aws.endpoint
-
-  vpc_id = aws_vpc.endpoint[0].id
-  tags   = merge(local.tags, { Name = "${var.name}-endpoints-default-deny" })
 }

@@ -19,7 +19,7 @@ resource "aws_internet_gateway" "app" {
   count    = local.nat_enabled ? 1 : 0
   provider = aws.app
 
-  vpc_id = aws_vpc.app[0].id
+  vpc_id = module.app_vpc[0].vpc_id
   tags   = merge(local.tags, { Name = "${var.name}-app" })
 
   lifecycle {
@@ -34,20 +34,19 @@ resource "aws_subnet" "app_public" {
   for_each = local.public_subnets
   provider = aws.app
 
-  vpc_id            = aws_vpc.app[0].id
+  vpc_id            = module.app_vpc[0].vpc_id
   cidr_block        = each.value
   availability_zone = each.key
   # NAT gateways get Elastic IPs; nothing else lives here.
   map_public_ip_on_launch = false
   tags                    = merge(local.tags, { Name = "${var.name}-app-public-${each.key}" })
-  depends_on              = [data.aws_availability_zones.app]
 }
 
 resource "aws_route_table" "app_public" {
   count    = local.nat_enabled ? 1 : 0
   provider = aws.app
 
-  vpc_id = aws_vpc.app[0].id
+  vpc_id = module.app_vpc[0].vpc_id
   tags   = merge(local.tags, { Name = "${var.name}-app-public" })
 }
 
@@ -91,7 +90,7 @@ resource "aws_route" "app_private_nat" {
   for_each = local.nat_enabled ? toset(local.app_azs) : toset([])
   provider = aws.app
 
-  route_table_id         = aws_route_table.app[each.key].id
+  route_table_id         = module.app_vpc[0].route_table_ids[each.key]
   destination_cidr_block = "0.0.0.0/0"
   nat_gateway_id         = aws_nat_gateway.app[local.nat_for_az[each.key]].id
 }

@@ -15,7 +15,7 @@ output "app_vpc_cidrs" {
 
 output "app_subnet_ids" {
   description = "Private subnets created in the app VPC, in the order of app_private_subnet_cidrs (empty for an existing VPC)."
-  value       = [for i in range(length(aws_subnet.app)) : aws_subnet.app[tostring(i)].id]
+  value       = var.create_app_vpc ? [for s in module.app_vpc[0].subnets : s.id] : []
 }
 
 output "app_route_table_ids" {

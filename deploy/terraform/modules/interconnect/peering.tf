@@ -76,12 +76,12 @@ locals {
     if var.app_route_table_scope == "all" || !anytrue([for r in rt.routes : startswith(coalesce(r.gateway_id, "-"), "igw-")])
   }
   app_route_tables = (
-    var.create_app_vpc ? { for az, rt in aws_route_table.app : az => rt.id } :
+    var.create_app_vpc ? module.app_vpc[0].route_table_ids :
     var.app_route_table_ids != null ? { for i, id in var.app_route_table_ids : "given-${i}" => id } :
     local.found_app_route_tables
   )
   endpoint_route_tables = (
-    var.create_endpoint_vpc ? { created = aws_route_table.endpoint[0].id } :
+    var.create_endpoint_vpc ? { created = module.endpoint_vpc[0].route_table_ids["all"] } :
     var.endpoint_route_table_ids != null ? { for i, id in var.endpoint_route_table_ids : "given-${i}" => id } :
     { for id in data.aws_route_tables.endpoint[0].ids : id => id }
   )

@@ -56,7 +56,7 @@ override_data {
 }
 
 override_resource {
-  target          = aws_route_table.endpoint
+  target          = module.endpoint_vpc[0].aws_route_table.this
   override_during = plan
   values          = { id = "rtb-endpoints" }
 }

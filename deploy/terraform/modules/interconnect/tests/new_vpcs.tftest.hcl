@@ -42,17 +42,17 @@ mock_provider "aws" {
 }
 
 override_resource {
-  target          = aws_route_table.app["ap-southeast-6a"]
+  target          = module.app_vpc[0].aws_route_table.this["ap-southeast-6a"]
   override_during = plan
   values          = { id = "rtb-app-a" }
 }
 override_resource {
-  target          = aws_route_table.app["ap-southeast-6b"]
+  target          = module.app_vpc[0].aws_route_table.this["ap-southeast-6b"]
   override_during = plan
   values          = { id = "rtb-app-b" }
 }
 override_resource {
-  target          = aws_route_table.endpoint
+  target          = module.endpoint_vpc[0].aws_route_table.this
   override_during = plan
   values          = { id = "rtb-endpoints" }
 }
@@ -62,12 +62,12 @@ override_resource {
   values          = { id = "sg-endpoints" }
 }
 override_resource {
-  target          = aws_subnet.endpoint["0"]
+  target          = module.endpoint_vpc[0].aws_subnet.this["0"]
   override_during = plan
   values          = { id = "subnet-ep-0" }
 }
 override_resource {
-  target          = aws_subnet.endpoint["1"]
+  target          = module.endpoint_vpc[0].aws_subnet.this["1"]
   override_during = plan
   values          = { id = "subnet-ep-1" }
 }
@@ -100,7 +100,7 @@ run "routes_both_ways" {
   # One route to the endpoint VPC in each app route table, through the peering.
   assert {
     condition = (
-      length(aws_route.app_to_endpoints) == length(aws_route_table.app) &&
+      length(aws_route.app_to_endpoints) == length(module.app_vpc[0].route_table_ids) &&
       toset([for r in aws_route.app_to_endpoints : r.route_table_id]) == toset(["rtb-app-a", "rtb-app-b"]) &&
       alltrue([for r in aws_route.app_to_endpoints : r.destination_cidr_block == "10.20.0.0/16" && r.vpc_peering_connection_id == "pcx-0123"])
     )
@@ -262,7 +262,7 @@ run "dualstack_needs_an_existing_dual_stack_vpc" {
     services = { "bedrock-runtime" = { ip_address_type = "dualstack" } }
   }
 
-  expect_failures = [aws_vpc.endpoint]
+  expect_failures = [aws_security_group.endpoints]
 }
 
 run "kms_key_must_be_in_the_log_groups_region" {
@@ -273,7 +273,7 @@ run "kms_key_must_be_in_the_log_groups_region" {
     endpoint_log_kms_key_arn = "arn:aws:kms:ap-southeast-6:123456789012:key/app"
   }
 
-  expect_failures = [aws_cloudwatch_log_group.endpoint_flow_logs]
+  expect_failures = [aws_iam_role.flow_logs]
 }
 
 run "kms_keys_per_region_are_accepted" {
@@ -286,8 +286,8 @@ run "kms_keys_per_region_are_accepted" {
 
   assert {
     condition = (
-      aws_cloudwatch_log_group.app_flow_logs[0].kms_key_id == "arn:aws:kms:ap-southeast-6:123456789012:key/app" &&
-      aws_cloudwatch_log_group.endpoint_flow_logs[0].kms_key_id == "arn:aws:kms:ap-southeast-2:123456789012:key/endpoints"
+      module.app_vpc[0].flow_log_group.kms_key_id == "arn:aws:kms:ap-southeast-6:123456789012:key/app" &&
+      module.endpoint_vpc[0].flow_log_group.kms_key_id == "arn:aws:kms:ap-southeast-2:123456789012:key/endpoints"
     )
     error_message = "Each flow log group takes the key of its own region."
   }
