@@ -41,8 +41,12 @@ impl RateLimiter {
 
     /// Whether a query from `client` is within its rate (and takes a token if so).
     pub fn allow(&self, client: IpAddr) -> bool {
+        self.allow_at(client, self.epoch.elapsed().as_secs_f64())
+    }
+
+    /// `allow` at `now` seconds since the epoch (tests choose the time).
+    fn allow_at(&self, client: IpAddr, now: f64) -> bool {
         let client = client.to_canonical();
-        let now = self.epoch.elapsed().as_secs_f64();
         let (per_second, burst) = (
             f64::from(self.rate.queries_per_second),
             f64::from(self.rate.burst),
@@ -93,11 +97,32 @@ mod tests {
         assert!(!limiter.allow(mapped));
     }
 
+    #[test]
+    fn a_bucket_refills_at_the_rate_up_to_the_burst() {
+        let limiter = RateLimiter::new(Rate {
+            queries_per_second: 10,
+            burst: 2,
+        });
+        let client: IpAddr = "10.0.0.1".parse().unwrap();
+        let at = |t: f64| limiter.allow_at(client, t);
+        assert_eq!([at(0.0), at(0.0), at(0.0)], [true, true, false]);
+        // Half a token by 0.05 s, a whole one by 0.1 s.
+        assert!(!at(0.05));
+        assert!(at(0.1));
+        // A long quiet while refills the burst, no more.
+        assert_eq!([at(100.0), at(100.0), at(100.0)], [true, true, false]);
+    }
+
     /// A limiter tracking `MAX_CLIENTS` clients, each having asked once.
     fn full(rate: Rate) -> RateLimiter {
+        full_at(rate, 0.0)
+    }
+
+    /// The same, every client having asked at `t`.
+    fn full_at(rate: Rate, t: f64) -> RateLimiter {
         let limiter = RateLimiter::new(rate);
         for i in 0..MAX_CLIENTS as u32 {
-            assert!(limiter.allow(IpAddr::from((0x0a00_0000 + i).to_be_bytes())));
+            assert!(limiter.allow_at(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), t));
         }
         assert_eq!(lock(&limiter.clients).len(), MAX_CLIENTS);
         limiter
@@ -133,5 +158,26 @@ mod tests {
         let allowed = (0..10).filter(|_| limiter.allow(newcomer)).count();
         assert_eq!(allowed, 2, "tracked, so limited to its burst");
         assert_eq!(lock(&limiter.clients).len(), 1);
+    }
+
+    #[test]
+    fn a_full_table_forgets_clients_once_their_bucket_has_refilled_by_time() {
+        // Four tokens a second, burst 2: each client holds one token after asking at 10 s,
+        // and is full again at 10.25 s.
+        let rate = Rate {
+            queries_per_second: 4,
+            burst: 2,
+        };
+        let limiter = full_at(rate, 10.0);
+        let newcomer: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(limiter.allow_at(newcomer, 10.1));
+        assert!(
+            !lock(&limiter.clients).contains_key(&newcomer),
+            "at 10.1 s every bucket is still refilling: nobody is forgotten"
+        );
+        assert!(limiter.allow_at(newcomer, 10.25));
+        let clients = lock(&limiter.clients);
+        assert_eq!(clients.len(), 1, "at 10.25 s every bucket is full again");
+        assert!(clients.contains_key(&newcomer));
     }
 }
