@@ -320,6 +320,37 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_never_weighs_less_than_the_memory_it_holds() {
+        // The byte budget bounds real memory only if no part of an entry goes uncounted: the
+        // reply, the struct, each chain name, the key and the per-entry bookkeeping.
+        let q = "www.example.";
+        let plain = answer_of(&reply(q, ResponseCode::NoError, vec![a(q, 60)], vec![]));
+        assert!(plain.chain.is_empty());
+        let held = |answer: &Answer| {
+            answer.reply.heap_bytes()
+                + std::mem::size_of::<Answer>()
+                + answer.chain.iter().map(|n| n.len()).sum::<usize>()
+        };
+        assert!(plain.heap_bytes() >= held(&plain), "{}", plain.heap_bytes());
+        let target = "a-rather-long-target-name.cdn.example.";
+        let aliased = answer_of(&reply(
+            q,
+            ResponseCode::NoError,
+            vec![cname(q, target, 60), a(target, 60)],
+            vec![],
+        ));
+        assert_eq!(aliased.chain.len(), 1);
+        assert!(aliased.chain[0].len() > 16);
+        assert!(aliased.heap_bytes() >= held(&aliased), "{}", aliased.heap_bytes());
+
+        let key = key(&wire_name(q), 1, 1, 0);
+        use quick_cache::Weighter;
+        let weight = ByBytes { floor: 0 }.weight(&key, &Arc::new(plain));
+        let answer = answer_of(&reply(q, ResponseCode::NoError, vec![a(q, 60)], vec![]));
+        assert!(weight > (key.len() + answer.heap_bytes()) as u64, "{weight}");
+    }
+
+    #[test]
     fn answers_live_for_their_smallest_ttl_and_negative_ones_as_rfc_2308_says() {
         use ResponseCode::{NXDomain, NoError, ServFail};
         let q = "a.example.";
