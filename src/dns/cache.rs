@@ -341,13 +341,20 @@ mod tests {
         ));
         assert_eq!(aliased.chain.len(), 1);
         assert!(aliased.chain[0].len() > 16);
-        assert!(aliased.heap_bytes() >= held(&aliased), "{}", aliased.heap_bytes());
+        assert!(
+            aliased.heap_bytes() >= held(&aliased),
+            "{}",
+            aliased.heap_bytes()
+        );
 
         let key = key(&wire_name(q), 1, 1, 0);
         use quick_cache::Weighter;
         let weight = ByBytes { floor: 0 }.weight(&key, &Arc::new(plain));
         let answer = answer_of(&reply(q, ResponseCode::NoError, vec![a(q, 60)], vec![]));
-        assert!(weight > (key.len() + answer.heap_bytes()) as u64, "{weight}");
+        assert!(
+            weight > (key.len() + answer.heap_bytes()) as u64,
+            "{weight}"
+        );
     }
 
     #[test]

@@ -189,10 +189,10 @@ async fn malformed_input_gets_formerr_or_silence_and_serving_goes_on() {
     // Question cut short, and a count claiming records that are not there.
     let mut cut = header(0x01, 1, 0, 0);
     cut.extend_from_slice(&q[..5]);
-    assert_eq!(
-        rcode_of(&udp_raw(addr, &cut, wait).await.expect("FORMERR")),
-        1
-    );
+    let formerr = udp_raw(addr, &cut, wait).await.expect("FORMERR");
+    assert_eq!(rcode_of(&formerr), 1);
+    // A query we could not read is still a query to a recursive service: RA stays set.
+    assert!(recursion_available(&formerr));
     let mut lying = header(0x01, 1, 3, 0);
     lying.extend_from_slice(&q);
     assert_eq!(
@@ -222,6 +222,8 @@ async fn malformed_input_gets_formerr_or_silence_and_serving_goes_on() {
         m.extend_from_slice(&q);
         let reply = udp_raw(addr, &m, wait).await.expect("NOTIMP");
         assert_eq!(rcode_of(&reply), 4, "opcode {opcode}");
+        // Recursion is offered for QUERY only.
+        assert!(!recursion_available(&reply), "opcode {opcode}");
     }
     // Seven bytes of garbage over TCP, shorter than a header: no reply (the connection closes).
     assert_eq!(tcp_raw(addr, &[0xff; 7]).await, None);

@@ -56,6 +56,11 @@ pub fn rcode_of(reply: &[u8]) -> u8 {
     reply[3] & 0x0f
 }
 
+/// The RA bit of a raw reply.
+pub fn recursion_available(reply: &[u8]) -> bool {
+    reply[3] & 0x80 != 0
+}
+
 /// Sends raw bytes over UDP and returns the reply, or None after `wait`.
 pub async fn udp_raw(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
     let bind: SocketAddr = if server.is_ipv4() {
