@@ -155,4 +155,28 @@ mod tests {
             "other"
         );
     }
+
+    #[test]
+    fn the_api_error_code_is_kept_whatever_the_class() {
+        let code = |code: Option<&str>, unreachable| {
+            DiscoveryError::from_parts("X", code.map(String::from), "m".into(), unreachable)
+                .code()
+                .map(String::from)
+        };
+        assert_eq!(
+            code(Some("AuthFailure"), false).as_deref(),
+            Some("AuthFailure")
+        );
+        assert_eq!(
+            code(Some("Throttling"), false).as_deref(),
+            Some("Throttling")
+        );
+        // What the discovery of service names falls back on, one service at a time.
+        assert_eq!(
+            code(Some("InvalidServiceName"), false).as_deref(),
+            Some("InvalidServiceName")
+        );
+        assert_eq!(code(None, false), None);
+        assert_eq!(code(Some("RequestTimeout"), true), None, "never arrived");
+    }
 }

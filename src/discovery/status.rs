@@ -275,4 +275,80 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn a_success_says_whether_what_clients_get_changed() {
+        let src = source(Duration::from_secs(60));
+        let one = || {
+            vec![endpoint(
+                "s3",
+                &["s3.us-east-1.amazonaws.com"],
+                [10, 0, 0, 1],
+            )]
+        };
+        assert!(
+            src.record_success(Snapshot::new(one(), Duration::ZERO)),
+            "the first"
+        );
+        assert!(
+            !src.record_success(Snapshot::new(one(), Duration::ZERO)),
+            "the same again"
+        );
+        let moved = vec![endpoint(
+            "s3",
+            &["s3.us-east-1.amazonaws.com"],
+            [10, 0, 0, 2],
+        )];
+        assert!(
+            src.record_success(Snapshot::new(moved, Duration::ZERO)),
+            "a new address"
+        );
+    }
+
+    #[test]
+    fn a_source_turns_stale_max_stale_after_its_last_success() {
+        let src = source(Duration::from_secs(60));
+        assert_eq!(
+            src.time_until_stale(Instant::now()),
+            None,
+            "never succeeded"
+        );
+        src.record_success(Snapshot::new(vec![], Duration::ZERO));
+        let now = Instant::now();
+        let left = src.time_until_stale(now).expect("fresh");
+        assert!(
+            left <= Duration::from_secs(60) && left > Duration::from_secs(59),
+            "{left:?}"
+        );
+        assert_eq!(
+            src.time_until_stale(now + Duration::from_secs(61)),
+            None,
+            "stale"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sources_health_check_port_probes_its_addresses() {
+        let src = Arc::new(SourceStatus::new(SourceConfig {
+            health_check: Some(443),
+            ..source(Duration::from_secs(60)).config.clone()
+        }));
+        assert_eq!(Feed::label(&*src), "us-east-1/vpc-1");
+        let tables = publisher(vec![], &src);
+        let mut ep = endpoint("s3", &["s3.us-east-1.amazonaws.com"], [10, 0, 0, 1]);
+        ep.ipv4.push(V4::new(10, 0, 0, 2));
+        src.record_success(Snapshot::new(vec![ep], Duration::ZERO));
+        rebuilt(&tables).await;
+        // One address refuses port 443 (three probes in a row, the default): left out.
+        let board = tables.health();
+        let down = std::net::SocketAddr::from(([10, 0, 0, 1], 443));
+        for _ in 0..3 {
+            board.record(down, Err("refused".into()));
+        }
+        rebuilt(&tables).await;
+        match lookup(&tables, "s3.us-east-1.amazonaws.com.") {
+            Lookup::Records { addrs, .. } => assert_eq!(addrs.ipv4, vec![V4::new(10, 0, 0, 2)]),
+            other => panic!("{other:?}"),
+        }
+    }
 }
