@@ -427,6 +427,15 @@ async fn chains() -> (TestUpstream, Running, std::net::SocketAddr) {
             ttl: 300,
         },
     );
+    up.rule(
+        "bedrock-runtime.corp-dname-only.test",
+        Behaviour::DnameOnly {
+            owner: "corp-dname-only.test".into(),
+            target: "ap-southeast-2.amazonaws.com".into(),
+            ips: vec![ip(PUBLIC)],
+            ttl: 300,
+        },
+    );
     let source = format!(
         "[[source]]\nregion = \"us-west-2\"\nhealth_check = false\nvpc_id = \"vpc-0a\"\nendpoint_url = \"http://127.0.0.1:{}\"\n",
         free_port()
@@ -535,6 +544,27 @@ async fn a_dname_into_an_override_is_completed_from_our_table() {
         ["bedrock-runtime.ap-southeast-2.amazonaws.com."]
     );
     assert_eq!(addresses(&reply), ["10.1.0.10", "10.1.1.10"]);
+}
+
+#[tokio::test]
+async fn a_dname_without_its_cname_is_substituted_and_completed_from_our_table() {
+    let (_up, _s, addr) = chains().await;
+    let reply = ask(addr, "bedrock-runtime.corp-dname-only.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    // The DNAME on the way, not the unrelated one the upstream sent along.
+    let dnames: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::DNAME)
+        .map(|r| r.name.to_string())
+        .collect();
+    assert_eq!(dnames, ["corp-dname-only.test."]);
+    assert_eq!(addresses(&reply), ["10.1.0.10", "10.1.1.10"]);
+    let owners: Vec<String> = reply.answers[1..]
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect();
+    assert_eq!(owners, ["bedrock-runtime.ap-southeast-2.amazonaws.com."; 2]);
 }
 
 #[tokio::test]

@@ -71,6 +71,15 @@ pub enum Behaviour {
         ips: Vec<Ipv4Addr>,
         ttl: u32,
     },
+    /// `owner DNAME target` without the CNAME it synthesises (the client must substitute),
+    /// after an unrelated DNAME (`elsewhere.test DNAME nowhere.test`), then A records for the
+    /// substituted name.
+    DnameOnly {
+        owner: String,
+        target: String,
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
     /// NXDOMAIN after a CNAME: the CNAME (TTL `cname_ttl`) and an SOA (TTL and MINIMUM
     /// `soa_ttl`).
     CnameNxDomain {
@@ -316,32 +325,34 @@ async fn respond(
             ips,
             ttl,
         } => {
-            let (owner, target) = (
-                Name::from_ascii(&owner).unwrap(),
-                Name::from_ascii(&target).unwrap(),
-            );
-            let mut rdata = Vec::new();
-            let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut rdata);
-            hickory_proto::serialize::binary::BinEncodable::emit(&target, &mut encoder).unwrap();
-            reply.add_answer(Record::from_rdata(
-                owner.clone(),
-                ttl,
-                RData::Unknown {
-                    code: RecordType::DNAME,
-                    rdata: NULL::with(rdata),
-                },
-            ));
-            let keep = (query.name().num_labels() - owner.num_labels()) as usize;
-            let prefix: Vec<&[u8]> = query.name().iter().take(keep).collect();
-            let synthesised = Name::from_labels(prefix)
-                .unwrap()
-                .append_domain(&target)
-                .unwrap();
+            let synthesised = add_dname(&mut reply, query.name(), &owner, &target, ttl);
             reply.add_answer(Record::from_rdata(
                 query.name().clone(),
                 ttl,
                 RData::CNAME(CNAME(synthesised.clone())),
             ));
+            for ip in &ips {
+                reply.add_answer(Record::from_rdata(
+                    synthesised.clone(),
+                    ttl,
+                    RData::A(A(*ip)),
+                ));
+            }
+        }
+        Behaviour::DnameOnly {
+            owner,
+            target,
+            ips,
+            ttl,
+        } => {
+            add_dname(
+                &mut reply,
+                query.name(),
+                "elsewhere.test",
+                "nowhere.test",
+                ttl,
+            );
+            let synthesised = add_dname(&mut reply, query.name(), &owner, &target, ttl);
             for ip in &ips {
                 reply.add_answer(Record::from_rdata(
                     synthesised.clone(),
@@ -475,4 +486,29 @@ async fn respond(
         }
     }
     vec![reply.to_vec().unwrap()]
+}
+
+/// Adds `owner DNAME target` to `reply`; returns what it makes of `qname` (below `owner`).
+fn add_dname(reply: &mut Message, qname: &Name, owner: &str, target: &str, ttl: u32) -> Name {
+    let (owner, target) = (
+        Name::from_ascii(owner).unwrap(),
+        Name::from_ascii(target).unwrap(),
+    );
+    let mut rdata = Vec::new();
+    let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut rdata);
+    hickory_proto::serialize::binary::BinEncodable::emit(&target, &mut encoder).unwrap();
+    reply.add_answer(Record::from_rdata(
+        owner.clone(),
+        ttl,
+        RData::Unknown {
+            code: RecordType::DNAME,
+            rdata: NULL::with(rdata),
+        },
+    ));
+    let keep = usize::from(qname.num_labels().saturating_sub(owner.num_labels()));
+    let prefix: Vec<&[u8]> = qname.iter().take(keep).collect();
+    Name::from_labels(prefix)
+        .unwrap()
+        .append_domain(&target)
+        .unwrap()
 }
