@@ -31,6 +31,24 @@ fn soa_of(msg: &hickory_proto::op::Message) -> Option<(String, u32, u32)> {
 }
 
 #[tokio::test]
+async fn a_name_of_the_longest_length_under_a_wildcard_is_answered() {
+    let up = TestUpstream::start().await;
+    let (_s, addr) = start(config(up.addr, STATICS)).await;
+    // 3 x 64 + 35 + 28 = 255 bytes in wire form, the most a name may have.
+    let name = format!(
+        "{a}.{a}.{a}.{b}.s3.us-east-1.amazonaws.com.",
+        a = "a".repeat(63),
+        b = "b".repeat(34)
+    );
+    let wire_len: usize = name.split('.').map(|l| l.len() + 1).sum();
+    assert_eq!(wire_len, 255);
+    let reply = ask(addr, &name, RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ipv4s(&reply), vec![ip("10.2.0.5")]);
+    assert!(up.seen().is_empty());
+}
+
+#[tokio::test]
 async fn a_query_gets_every_ipv4_with_case_ttl_and_aa() {
     let up = TestUpstream::start().await;
     let (_s, addr) = start(config(up.addr, STATICS)).await;
@@ -428,6 +446,15 @@ async fn chains() -> (TestUpstream, Running, std::net::SocketAddr) {
         },
     );
     up.rule(
+        "a.b.s3.corp-dname-only.test",
+        Behaviour::DnameOnly {
+            owner: "corp-dname-only.test".into(),
+            target: "us-east-1.amazonaws.com".into(),
+            ips: vec![ip(PUBLIC)],
+            ttl: 300,
+        },
+    );
+    up.rule(
         "bedrock-runtime.corp-dname-only.test",
         Behaviour::DnameOnly {
             owner: "corp-dname-only.test".into(),
@@ -565,6 +592,13 @@ async fn a_dname_without_its_cname_is_substituted_and_completed_from_our_table()
         .map(|r| r.name.to_string())
         .collect();
     assert_eq!(owners, ["bedrock-runtime.ap-southeast-2.amazonaws.com."; 2]);
+    // Three labels kept below a two-label owner, into a wildcard.
+    let deep = ask(addr, "a.b.s3.corp-dname-only.test.", RecordType::A).await;
+    assert_eq!(addresses(&deep), ["10.2.0.5"]);
+    assert_eq!(
+        deep.answers.last().map(|r| r.name.to_string()).as_deref(),
+        Some("a.b.s3.us-east-1.amazonaws.com.")
+    );
 }
 
 #[tokio::test]
