@@ -191,15 +191,7 @@ impl ServiceNames {
         services: &BTreeSet<&str>,
     ) -> Result<(), DiscoveryError> {
         let now = Instant::now();
-        let wanted: Vec<&str> = services
-            .iter()
-            .copied()
-            .filter(|s| {
-                self.entries
-                    .get(*s)
-                    .is_none_or(|(_, at)| now.duration_since(*at) > SERVICE_NAMES_TTL)
-            })
-            .collect();
+        let wanted = self.wanted(services, now);
         if wanted.is_empty() {
             return Ok(());
         }
@@ -220,6 +212,19 @@ impl ServiceNames {
             Err(e) => return Err(e),
         }
         Ok(())
+    }
+
+    /// The services whose names are not known at `now`, or known for longer than the TTL.
+    fn wanted<'a>(&self, services: &BTreeSet<&'a str>, now: Instant) -> Vec<&'a str> {
+        services
+            .iter()
+            .copied()
+            .filter(|s| {
+                self.entries
+                    .get(*s)
+                    .is_none_or(|(_, at)| now.duration_since(*at) > SERVICE_NAMES_TTL)
+            })
+            .collect()
     }
 
     fn store(&mut self, wanted: &[&str], mut found: BTreeMap<String, Vec<String>>, now: Instant) {
@@ -364,4 +369,52 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_are_asked_again_only_after_an_hour() {
+        let mut names = ServiceNames::default();
+        let services: BTreeSet<&str> = ["bedrock", "bedrock-runtime"].into();
+        let at = Instant::now();
+        assert_eq!(names.wanted(&services, at), ["bedrock", "bedrock-runtime"]);
+        names.store(&["bedrock"], BTreeMap::new(), at);
+        let later = |secs| at + Duration::from_secs(secs);
+        assert_eq!(names.wanted(&services, later(60)), ["bedrock-runtime"]);
+        assert_eq!(names.wanted(&services, later(3600)), ["bedrock-runtime"]);
+        assert_eq!(
+            names.wanted(&services, later(3601)),
+            ["bedrock", "bedrock-runtime"]
+        );
+    }
+
+    #[test]
+    fn only_an_available_endpoint_is_served() {
+        let endpoint = |state: &str| RawEndpoint {
+            id: "vpce-1".into(),
+            service: "com.amazonaws.us-east-1.bedrock".into(),
+            vpc_id: "vpc-1".into(),
+            state: state.into(),
+            eni_ids: vec!["eni-1".into()],
+            ip_address_type: "ipv4".into(),
+            dns_entries: vec![],
+        };
+        assert!(endpoint("available").is_available());
+        assert!(
+            endpoint("Available").is_available(),
+            "the API's case varies"
+        );
+        for state in [
+            "pendingAcceptance",
+            "pending",
+            "deleting",
+            "failed",
+            "rejected",
+        ] {
+            assert!(!endpoint(state).is_available(), "{state}");
+        }
+    }
 }

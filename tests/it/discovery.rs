@@ -436,6 +436,46 @@ async fn throttling_is_reported_and_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn service_names_are_asked_once_not_at_every_pass() {
+    let moto = Moto::start();
+    let ec2 = moto.client();
+    let (vpc, subnets) = moto::vpc(&ec2, 40, 1).await;
+    moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets).await;
+    let up = public_upstream().await;
+    moto.start_recording();
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            moto.url()
+        ),
+    );
+    // Three passes: three different times of the last success.
+    let series = format!(
+        "bedrock_link_discovery_last_success_timestamp_seconds{{source=\"{REGION}/{vpc}\"}}"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while seen.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than three passes: {seen:?}"
+        );
+        let (_, body) = http_get(s.admin, "/metrics");
+        if let Some(v) = body.lines().find_map(|l| l.strip_prefix(series.as_str())) {
+            seen.insert(v.trim().to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = moto.recorded_calls();
+    let count = |action: &str| calls.iter().filter(|c| *c == action).count();
+    assert!(count("DescribeVpcEndpoints") >= 3, "{calls:?}");
+    // The services' private DNS names are kept for an hour.
+    assert_eq!(count("DescribeVpcEndpointServices"), 1, "{calls:?}");
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_is_exactly_the_calls_discovery_makes() {
     let moto = Moto::start();
     let ec2 = moto.client();

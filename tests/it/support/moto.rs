@@ -102,6 +102,13 @@ impl Moto {
     }
 
     pub fn recorded_actions(&self) -> Vec<String> {
+        let mut actions = self.recorded_calls();
+        actions.dedup();
+        actions
+    }
+
+    /// The EC2 action of every request made between `start_recording` and now, sorted.
+    pub fn recorded_calls(&self) -> Vec<String> {
         self.http("POST", "/moto-api/recorder/stop-recording")
             .expect("moto answers");
         let log = self
@@ -129,7 +136,6 @@ impl Moto {
             })
             .collect();
         actions.sort();
-        actions.dedup();
         actions
     }
 
