@@ -476,6 +476,33 @@ async fn service_names_are_asked_once_not_at_every_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_service_the_region_does_not_list_still_gets_its_regional_name() {
+    let moto = Moto::start();
+    let ec2 = moto.client();
+    let (vpc, subnets) = moto::vpc(&ec2, 41, 1).await;
+    let runtime = moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets).await;
+    // DescribeVpcEndpointServices says InvalidServiceName for it, failing the whole call.
+    let preview = moto::interface_endpoint(&ec2, &vpc, "bedrock-preview", &subnets).await;
+    let up = public_upstream().await;
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            moto.url()
+        ),
+    );
+    let reply = until(s.dns, RUNTIME, "answered", |m| !m.answers.is_empty()).await;
+    let mut got = ipv4s(&reply);
+    got.sort();
+    assert_eq!(got, moto::endpoint_ips(&ec2, &runtime).await);
+    let name = format!("bedrock-preview.{REGION}.amazonaws.com.");
+    let mut got = ipv4s(&ask(s.dns, &name, RecordType::A).await);
+    got.sort();
+    assert_eq!(got, moto::endpoint_ips(&ec2, &preview).await);
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_is_exactly_the_calls_discovery_makes() {
     let moto = Moto::start();
     let ec2 = moto.client();
