@@ -476,18 +476,20 @@ async fn service_names_are_asked_once_not_at_every_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_service_the_region_does_not_list_still_gets_its_regional_name() {
+async fn each_service_gets_the_names_the_api_gives_or_else_its_regional_name() {
     let moto = Moto::start();
     let ec2 = moto.client();
     let (vpc, subnets) = moto::vpc(&ec2, 41, 1).await;
     let runtime = moto::interface_endpoint(&ec2, &vpc, "bedrock-runtime", &subnets).await;
     // DescribeVpcEndpointServices says InvalidServiceName for it, failing the whole call.
     let preview = moto::interface_endpoint(&ec2, &vpc, "bedrock-preview", &subnets).await;
+    // A service whose private DNS name is not <short name>.<region>.amazonaws.com.
+    let ecr = moto::interface_endpoint(&ec2, &vpc, "ecr.api", &subnets).await;
     let up = public_upstream().await;
     let s = serve(
         up.addr,
         &format!(
-            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            "vpc_id = \"{vpc}\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"\nservices = [\"bedrock*\", \"ecr.api\"]",
             moto.url()
         ),
     );
@@ -499,6 +501,20 @@ async fn a_service_the_region_does_not_list_still_gets_its_regional_name() {
     let mut got = ipv4s(&ask(s.dns, &name, RecordType::A).await);
     got.sort();
     assert_eq!(got, moto::endpoint_ips(&ec2, &preview).await);
+    let mut got = ipv4s(
+        &ask(
+            s.dns,
+            &format!("api.ecr.{REGION}.amazonaws.com."),
+            RecordType::A,
+        )
+        .await,
+    );
+    got.sort();
+    assert_eq!(
+        got,
+        moto::endpoint_ips(&ec2, &ecr).await,
+        "the name the API gives"
+    );
     drop(s);
 }
 
