@@ -4,10 +4,12 @@
 # fail. Not in CI: slow on 2 cores (each mutant rebuilds the crate: about 15 s with unit tests
 # only, more with the integration harness, which every mutant also relinks and runs).
 #
-# Usage: scripts/mutants.sh [--lib | --it] FILE... [-- CARGO_TEST_ARGS...]
-#   --lib   unit tests only (the default; fast)
-#   --it    unit tests and the integration harness (tests/it; needs tests/run-all.sh's moto venv
-#           for the discovery tests)
+# Usage: scripts/mutants.sh [--lib | --it | --harness] FILE... [-- CARGO_TEST_ARGS...]
+#   --lib      unit tests only (the default; fast)
+#   --it       unit tests and the integration harness (tests/it; needs tests/run-all.sh's moto
+#              venv for the discovery tests)
+#   --harness  the integration harness only: for code the unit tests hardly touch (each mutant
+#              then builds the crate once, not twice)
 #   FILE    source files or globs to mutate, e.g. src/zone/scope.rs 'src/dns/*.rs'
 # Results: bench/mutants/<label>/mutants.out/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json), label from MUTANTS_LABEL or the first file; a summary line
@@ -25,11 +27,12 @@ tests=(--cargo-arg=--lib) timeout=20
 case "${1:-}" in
   --lib) shift ;;
   --it) tests=(--cargo-arg=--lib --cargo-arg=--test=it) timeout=90; shift ;;
+  --harness) tests=(--cargo-arg=--test=it) timeout=90; shift ;;
 esac
 files=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do files+=(--file "$1"); shift; done
 [ "${1:-}" = "--" ] && shift
-[ ${#files[@]} -gt 0 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
+[ ${#files[@]} -gt 0 ] || { sed -n '2,21p' "$0" >&2; exit 2; }
 
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked --quiet
 export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=ap-southeast-2
@@ -37,6 +40,8 @@ export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_K
 export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$HOME/.cache/bedrock-link/target-mutants}"
 # No debug info: each mutant links faster, and nothing here is debugged.
 export CARGO_PROFILE_DEV_DEBUG=0
+# The harness's tests mostly wait on timers: more threads than cores halve its time.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 
 label=${MUTANTS_LABEL:-$(basename "${files[1]}" .rs)}
 out="bench/mutants/$label"

@@ -570,6 +570,14 @@ mod tests {
             0u8, 0, 0x81, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0xc0, 17, 0, 1,
         ];
         assert!(layout(&looped, 17).is_err());
+        // Shorter than a header, whatever the caller thinks the question ends at.
+        for len in 0..HEADER_LEN {
+            assert_eq!(
+                layout(&vec![0; len], len),
+                Err(WireError::Short),
+                "{len} bytes"
+            );
+        }
         assert_eq!(read_question(&[0; 12]), Err(WireError::Short));
         let mut long = vec![0u8; 12];
         for _ in 0..5 {
