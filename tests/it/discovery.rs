@@ -518,6 +518,75 @@ async fn each_service_gets_the_names_the_api_gives_or_else_its_regional_name() {
     drop(s);
 }
 
+/// An EC2 API with one bedrock-runtime endpoint (one ENI, 10.0.0.9) whose service's private
+/// DNS name (`bedrock-runtime.<region>.api.aws`) comes on the second page of
+/// DescribeVpcEndpointServices, after a page of another service; the second page ends with
+/// an empty token.
+fn paged_ec2(body: &str) -> (&'static str, String) {
+    let ns = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
+    let action = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("");
+    let xml = match action {
+        "DescribeVpcEndpoints" => format!(
+            "<DescribeVpcEndpointsResponse {ns}><requestId>1</requestId><vpcEndpointSet><item>\
+             <vpcEndpointId>vpce-0paged</vpcEndpointId><vpcEndpointType>Interface</vpcEndpointType>\
+             <vpcId>vpc-0feed</vpcId><serviceName>com.amazonaws.{REGION}.bedrock-runtime</serviceName>\
+             <state>available</state><ipAddressType>ipv4</ipAddressType>\
+             <networkInterfaceIdSet><item>eni-0paged</item></networkInterfaceIdSet>\
+             </item></vpcEndpointSet></DescribeVpcEndpointsResponse>"
+        ),
+        "DescribeVpcEndpointServices" => {
+            let (service, dns, token) = if body.contains("NextToken=page2") {
+                (
+                    "bedrock-runtime",
+                    format!("bedrock-runtime.{REGION}.api.aws"),
+                    "",
+                )
+            } else {
+                (
+                    "bedrock",
+                    format!("bedrock.{REGION}.amazonaws.com"),
+                    "page2",
+                )
+            };
+            format!(
+                "<DescribeVpcEndpointServicesResponse {ns}><requestId>2</requestId><serviceDetailSet><item>\
+                 <serviceName>com.amazonaws.{REGION}.{service}</serviceName>\
+                 <serviceType><item><serviceType>Interface</serviceType></item></serviceType>\
+                 <privateDnsName>{dns}</privateDnsName></item></serviceDetailSet>\
+                 <nextToken>{token}</nextToken></DescribeVpcEndpointServicesResponse>"
+            )
+        }
+        "DescribeNetworkInterfaces" => format!(
+            "<DescribeNetworkInterfacesResponse {ns}><requestId>3</requestId><networkInterfaceSet><item>\
+             <networkInterfaceId>eni-0paged</networkInterfaceId><privateIpAddress>10.0.0.9</privateIpAddress>\
+             <privateIpAddressesSet><item><privateIpAddress>10.0.0.9</privateIpAddress><primary>true</primary></item>\
+             </privateIpAddressesSet></item></networkInterfaceSet></DescribeNetworkInterfacesResponse>"
+        ),
+        other => panic!("unexpected EC2 action {other:?}"),
+    };
+    ("200 OK", xml)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_names_are_read_from_every_page() {
+    let api = moto::FakeEc2::start(std::sync::Arc::new(paged_ec2)).await;
+    let up = public_upstream().await;
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"vpc-0feed\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"",
+            api.url()
+        ),
+    );
+    let name = format!("bedrock-runtime.{REGION}.api.aws.");
+    let reply = until(s.dns, &name, "answered", |m| !m.answers.is_empty()).await;
+    assert_eq!(ipv4s(&reply), vec![Ipv4Addr::new(10, 0, 0, 9)]);
+    drop(s);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_is_exactly_the_calls_discovery_makes() {
     let moto = Moto::start();

@@ -55,7 +55,8 @@ impl Moto {
             .expect("moto_server starts");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let moto = Self { addr, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: on a loaded machine (mutation runs, parallel tests) Python starts slowly.
+        let deadline = Instant::now() + Duration::from_secs(90);
         while moto.http("GET", "/moto-api/").is_none() {
             assert!(
                 Instant::now() < deadline,
@@ -274,17 +275,19 @@ pub async fn add_ip(client: &Client, eni: &str, ip: Ipv4Addr) {
         .unwrap();
 }
 
-/// A tiny HTTP server that answers every EC2 request with one API error, the way EC2 does
-/// (XML body, 4xx/5xx status), and counts the requests.
-pub struct ErrorApi {
+/// A tiny HTTP server playing the EC2 API: `answer` gets each request's form body and gives
+/// the status line's code and reason (e.g. "200 OK") and the XML body. It counts the requests.
+pub struct FakeEc2 {
     pub addr: SocketAddr,
     pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl ErrorApi {
-    /// `status` is e.g. "403 Forbidden"; `code` e.g. "UnauthorizedOperation".
-    pub async fn start(status: &'static str, code: &'static str) -> Self {
+/// What a `FakeEc2` answers a request body with: (status, XML).
+pub type Answer = dyn Fn(&str) -> (&'static str, String) + Send + Sync;
+
+impl FakeEc2 {
+    pub async fn start(answer: std::sync::Arc<Answer>) -> Self {
         use std::sync::atomic::Ordering;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -296,12 +299,12 @@ impl ErrorApi {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
-                let counter = counter.clone();
+                let (counter, answer) = (counter.clone(), answer.clone());
                 tokio::spawn(async move {
                     // Read the head and the body it announces, then answer.
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
-                    loop {
+                    let body = loop {
                         let Ok(n) = stream.read(&mut chunk).await else {
                             return;
                         };
@@ -320,16 +323,12 @@ impl ErrorApi {
                                 })
                                 .unwrap_or(0usize);
                             if buf.len() >= head_end + 4 + length {
-                                break;
+                                break text[head_end + 4..].to_string();
                             }
                         }
-                    }
+                    };
                     counter.fetch_add(1, Ordering::Relaxed);
-                    let body = format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>\
-                         <Message>Test refusal: {code}</Message></Error></Errors>\
-                         <RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
-                    );
+                    let (status, body) = answer(&body);
                     let reply = format!(
                         "HTTP/1.1 {status}\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
@@ -350,8 +349,36 @@ impl ErrorApi {
     }
 }
 
-impl Drop for ErrorApi {
+impl Drop for FakeEc2 {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A `FakeEc2` that answers every request with one API error, the way EC2 does (XML body,
+/// 4xx/5xx status).
+pub struct ErrorApi(FakeEc2);
+
+impl std::ops::Deref for ErrorApi {
+    type Target = FakeEc2;
+    fn deref(&self) -> &FakeEc2 {
+        &self.0
+    }
+}
+
+impl ErrorApi {
+    /// `status` is e.g. "403 Forbidden"; `code` e.g. "UnauthorizedOperation".
+    pub async fn start(status: &'static str, code: &'static str) -> Self {
+        Self(
+            FakeEc2::start(std::sync::Arc::new(move |_: &str| {
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>\
+                     <Message>Test refusal: {code}</Message></Error></Errors>\
+                     <RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
+                );
+                (status, body)
+            }))
+            .await,
+        )
     }
 }
