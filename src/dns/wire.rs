@@ -545,6 +545,38 @@ mod tests {
         assert_eq!(arcount(&s), 0);
     }
 
+    /// A reply to `a.` A: one A record (TTL 60), then `authority` and `additional` as given.
+    fn reply_with(ns: u16, ar: u16, records: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1];
+        m.extend_from_slice(&ns.to_be_bytes());
+        m.extend_from_slice(&ar.to_be_bytes());
+        m.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        m.extend_from_slice(records);
+        m
+    }
+
+    #[test]
+    fn layout_reads_the_extended_rcode_and_takes_only_an_soa_as_negative() {
+        // An NS in the authority section of a positive answer is no negative TTL.
+        let ns = [0xc0, 12, 0, 2, 0, 1, 0, 0, 0, 120, 0, 2, 0xc0, 12];
+        let m = reply_with(1, 0, &ns);
+        let l = layout(&m, 19).unwrap();
+        assert_eq!(
+            (l.negative_ttl, l.min_ttl, l.answer_min_ttl),
+            (None, Some(60), Some(60))
+        );
+        assert!(!l.has_alias);
+        // The OPT's TTL carries the upper eight bits of the RCODE (RFC 6891 6.1.3).
+        let opt = [0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 0];
+        let l = layout(&reply_with(0, 1, &opt), 19).unwrap();
+        assert_eq!(l.ext_rcode, 1);
+        assert_eq!((l.opt_start, l.additionals_before_opt), (Some(35), 0));
+        // A header alone (no question, no records) lays out as nothing.
+        let l = layout(&[0; HEADER_LEN], HEADER_LEN).unwrap();
+        assert_eq!(l, Layout::default());
+    }
+
     #[test]
     fn ages_ttls_without_underflow() {
         let mut m = sample();

@@ -446,6 +446,15 @@ async fn chains() -> (TestUpstream, Running, std::net::SocketAddr) {
         },
     );
     up.rule(
+        "bedrock-runtime.corp-dname-bare.test",
+        Behaviour::DnameOnly {
+            owner: "corp-dname-bare.test".into(),
+            target: "ap-southeast-2.amazonaws.com".into(),
+            ips: vec![],
+            ttl: 300,
+        },
+    );
+    up.rule(
         "a.b.s3.corp-dname-only.test",
         Behaviour::DnameOnly {
             owner: "corp-dname-only.test".into(),
@@ -592,6 +601,9 @@ async fn a_dname_without_its_cname_is_substituted_and_completed_from_our_table()
         .map(|r| r.name.to_string())
         .collect();
     assert_eq!(owners, ["bedrock-runtime.ap-southeast-2.amazonaws.com."; 2]);
+    // Nothing but DNAMEs in the answer: still a chain to follow.
+    let bare = ask(addr, "bedrock-runtime.corp-dname-bare.test.", RecordType::A).await;
+    assert_eq!(addresses(&bare), ["10.1.0.10", "10.1.1.10"]);
     // Three labels kept below a two-label owner, into a wildcard.
     let deep = ask(addr, "a.b.s3.corp-dname-only.test.", RecordType::A).await;
     assert_eq!(addresses(&deep), ["10.2.0.5"]);
