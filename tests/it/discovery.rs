@@ -389,6 +389,11 @@ async fn access_denied_is_reported_by_discover_and_serve() {
         err.contains("access denied") && err.contains("UnauthorizedOperation"),
         "{err}"
     );
+    // The API's own message, as it gave it.
+    assert!(
+        err.contains("(UnauthorizedOperation): Test refusal: UnauthorizedOperation;"),
+        "{err}"
+    );
     assert!(
         err.contains("ec2:DescribeVpcEndpoints"),
         "says which permission: {err}"
@@ -410,6 +415,34 @@ async fn access_denied_is_reported_by_discover_and_serve() {
     );
     until_metric(s.admin, &errors, |v| v >= 1.0).await;
     assert_no_leak(&up, s.dns).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_is_reported_with_its_cause() {
+    // A port nothing listens on.
+    let config = write(
+        &temp_dir("unreachable"),
+        "c.toml",
+        &format!(
+            "[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"vpc-0abc\"\nendpoint_url = \"http://127.0.0.1:{}\"\n",
+            free_port()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        command()
+            .args(["discover", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("EC2 API unreachable"), "{err}");
+    assert!(
+        err.to_ascii_lowercase().contains("connection refused"),
+        "says why: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
