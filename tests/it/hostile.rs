@@ -296,6 +296,13 @@ async fn a_forwarding_flood_is_bounded_and_overrides_keep_answering() {
     for i in 0..FLOOD {
         up.rule(&format!("n{i}.flood.test"), Behaviour::Silent);
     }
+    up.rule(
+        "after.flood.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.9")],
+            ttl: 60,
+        },
+    );
     let extra = format!("[upstream]\nmax_inflight = 4\ntimeout_ms = 3000\n{ONE}");
     let (_s, addr) = start(config(up.addr, &extra)).await;
     let flood: Vec<_> = (0..FLOOD)
@@ -324,6 +331,9 @@ async fn a_forwarding_flood_is_bounded_and_overrides_keep_answering() {
         asked <= 4,
         "{asked} queries went upstream past max_inflight = 4"
     );
+    // The flood is over: its places are free again, and a forwarded name is answered.
+    let after = ask(addr, "after.flood.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&after), vec![ip("192.0.2.9")]);
     still_serving(addr).await;
 }
 
