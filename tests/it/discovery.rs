@@ -446,6 +446,33 @@ async fn an_unreachable_api_is_reported_with_its_cause() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_server_stops_its_sources() {
+    use std::sync::atomic::Ordering;
+    let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
+    let up = TestUpstream::start().await;
+    let source = format!(
+        "[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"\n",
+        api.url()
+    );
+    let (running, _) = start(config(up.addr, &source)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while api.requests.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "the source never called the API");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+    let at_stop = api.requests.load(Ordering::Relaxed);
+    // Passes retry after at most a second (the refresh interval) and the SDK retries within
+    // a pass: a source still running would call again in this while.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        api.requests.load(Ordering::Relaxed),
+        at_stop,
+        "a source still calls EC2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn throttling_is_reported_and_retried() {
     let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
     let up = public_upstream().await;
