@@ -473,6 +473,50 @@ async fn a_stopped_server_stops_its_sources() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn after_a_reload_the_ec2_endpoint_is_resolved_through_the_new_upstreams() {
+    use std::sync::atomic::Ordering;
+    // Every request on a connection of its own (the API says Connection: close), so each
+    // one looks the endpoint's name up again.
+    let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
+    let resolving = || async {
+        let up = TestUpstream::start().await;
+        up.rule(
+            "ec2.discovery.test",
+            Behaviour::Answer {
+                ips: vec![Ipv4Addr::LOCALHOST],
+                ttl: 1,
+            },
+        );
+        up
+    };
+    let (first, second) = (resolving().await, resolving().await);
+    let source = format!(
+        "[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"vpc-0abc\"\nendpoint_url = \"http://ec2.discovery.test:{}\"\nrefresh = \"1s\"\n",
+        api.addr.port()
+    );
+    let (running, _) = start(config(first.addr, &source)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while api.requests.load(Ordering::Relaxed) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the source never reached the API"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!first.seen_for("ec2.discovery.test").is_empty());
+    running.reload(config(second.addr, &source)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while second.seen_for("ec2.discovery.test").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the new upstream was never asked for the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn throttling_is_reported_and_retried() {
     let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
     let up = public_upstream().await;
