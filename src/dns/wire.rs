@@ -528,6 +528,20 @@ mod tests {
     }
 
     #[test]
+    fn a_name_read_lower_case_is_at_most_255_bytes() {
+        let read =
+            |lengths: &[usize]| read_name_lower(&query_with_labels(lengths, true), HEADER_LEN);
+        let name = read(&[63, 63, 63, 61]).expect("255 bytes with the root");
+        assert_eq!(name.len(), 255);
+        assert_eq!(read(&[63, 63, 63, 62]), Err(WireError::BadName), "256");
+        assert_eq!(
+            read(&[63; 5]),
+            Err(WireError::BadName),
+            "far past the limit"
+        );
+    }
+
+    #[test]
     fn walks_and_strips() {
         let m = sample();
         let q = read_question(&m).unwrap();
