@@ -143,3 +143,37 @@ async fn answers_leave_out_an_address_that_refuses_and_never_go_empty() {
     assert!(metric(&running, "bedrock_link_health_fallback_answers_total ").unwrap() >= 2.0);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_family_all_down_is_answered_whole_and_counted() {
+    // Nothing listens on this port of ::1; the name's IPv4 address is not probed down.
+    let port = free_port();
+    let up = TestUpstream::start().await;
+    let cfg = config(
+        up.addr,
+        &format!(
+            "[health]\ninterval = \"1s\"\ntimeout = \"200ms\"\ndown_after = {DOWN_AFTER}\nup_after = {UP_AFTER}\n\
+             [[static]]\nname = \"{NAME}\"\nipv6 = [\"::1\"]\nhealth_check = true\nhealth_check_port = {port}\n"
+        ),
+    );
+    let (running, addr) = start(cfg).await;
+    let down = format!("bedrock_link_endpoint_up{{address=\"::1\",port=\"{port}\"}}");
+    let deadline = Instant::now() + bound(DOWN_AFTER) + Duration::from_secs(2);
+    while metric(&running, &down) != Some(0.0) {
+        assert!(Instant::now() < deadline, "{}", running.metrics().render());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fallbacks = "bedrock_link_health_fallback_answers_total ";
+    let before = metric(&running, fallbacks).unwrap();
+    let reply = ask(addr, NAME, RecordType::AAAA).await;
+    assert_eq!(
+        ipv6s(&reply),
+        vec!["::1".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(
+        metric(&running, fallbacks),
+        Some(before + 1.0),
+        "one fallback answer"
+    );
+    running.stop().await;
+}

@@ -131,6 +131,16 @@ pub fn ipv4s(msg: &Message) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+pub fn ipv6s(msg: &Message) -> Vec<std::net::Ipv6Addr> {
+    msg.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
 /// TTLs of the answer section.
 pub fn ttls(msg: &Message) -> Vec<u32> {
     msg.answers.iter().map(|r| r.ttl).collect()
