@@ -355,7 +355,7 @@ async fn names_fail_closed_before_the_first_pass() {
 /// Runs `bedrock-link discover` for VPC vpc-0abc against `api`, with `env` on top of the
 /// test environment.
 async fn discover_against(
-    api: &moto::ErrorApi,
+    api: &moto::FakeEc2,
     dir: &str,
     env: &[(&'static str, &'static str)],
 ) -> std::process::Output {
@@ -689,6 +689,61 @@ async fn service_names_are_read_from_every_page() {
     let reply = until(s.dns, &name, "answered", |m| !m.answers.is_empty()).await;
     assert_eq!(ipv4s(&reply), vec![Ipv4Addr::new(10, 0, 0, 9)]);
     drop(s);
+}
+
+/// An EC2 error reply.
+fn ec2_error(status: &'static str, code: &str) -> (&'static str, String) {
+    let xml = format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>test: {code}</Message></Error></Errors>\
+         <RequestID>4</RequestID></Response>"
+    );
+    (status, xml)
+}
+
+/// Endpoints of bedrock-runtime and of bedrock-preview, a service the region does not list:
+/// DescribeVpcEndpointServices refuses any call naming it (InvalidServiceName), and throttles
+/// any call naming bedrock-runtime alone.
+fn throttled_one_by_one(body: &str) -> (&'static str, String) {
+    let ns = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
+    let item = |service: &str| {
+        format!(
+            "<item><vpcEndpointId>vpce-0{service}</vpcEndpointId><vpcEndpointType>Interface</vpcEndpointType>\
+             <vpcId>vpc-0abc</vpcId><serviceName>com.amazonaws.{REGION}.{service}</serviceName>\
+             <state>available</state><ipAddressType>ipv4</ipAddressType><networkInterfaceIdSet/></item>"
+        )
+    };
+    if body.contains("Action=DescribeVpcEndpoints&") {
+        let items = item("bedrock-runtime") + &item("bedrock-preview");
+        let xml = format!(
+            "<DescribeVpcEndpointsResponse {ns}><requestId>1</requestId><vpcEndpointSet>{items}</vpcEndpointSet>\
+             </DescribeVpcEndpointsResponse>"
+        );
+        return ("200 OK", xml);
+    }
+    assert!(
+        body.contains("Action=DescribeVpcEndpointServices"),
+        "{body}"
+    );
+    if body.contains("bedrock-preview") {
+        ec2_error("400 Bad Request", "InvalidServiceName")
+    } else {
+        ec2_error("503 Service Unavailable", "RequestLimitExceeded")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_service_name_lookup_fails_the_pass() {
+    // The one-by-one fallback takes InvalidServiceName for "no names", and nothing else:
+    // throttled, the pass fails (and is retried) instead of keeping no names for an hour.
+    let api = moto::FakeEc2::start(std::sync::Arc::new(throttled_one_by_one)).await;
+    let out = discover_against(&api, "throttled-names", &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("DescribeVpcEndpointServices: throttled")
+            && err.contains("RequestLimitExceeded"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

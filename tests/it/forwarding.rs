@@ -723,3 +723,48 @@ async fn the_cache_holds_no_more_bytes_than_its_budget() {
         "only {asked_again} of 60 were asked again"
     );
 }
+
+#[tokio::test]
+async fn answers_to_different_rd_ad_cd_or_do_flags_are_cached_apart() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "flags.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.44")],
+            ttl: 300,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    let name = "flags.example.test.";
+    let with = |rd: bool, ad: bool, cd: bool, dnssec_ok: bool| {
+        let mut msg = query_msg(name, RecordType::A, dnssec_ok.then_some(1232));
+        if let Some(edns) = msg.edns.as_mut() {
+            edns.set_dnssec_ok(true);
+        }
+        msg.metadata.recursion_desired = rd;
+        msg.metadata.authentic_data = ad;
+        msg.metadata.checking_disabled = cd;
+        msg
+    };
+    let variants = [
+        with(true, false, false, false),
+        with(false, false, false, false),
+        with(true, true, false, false),
+        with(true, false, true, false),
+        with(true, false, false, true),
+    ];
+    for (i, query) in variants.iter().enumerate() {
+        let reply = udp(addr, query).await;
+        assert_eq!(ipv4s(&reply), vec![ip("192.0.2.44")], "variant {i}");
+        assert_eq!(
+            up.seen_for("flags.example.test").len(),
+            i + 1,
+            "variant {i}: its own question upstream"
+        );
+    }
+    // Each again: all from the cache.
+    for query in &variants {
+        udp(addr, query).await;
+    }
+    assert_eq!(up.seen_for("flags.example.test").len(), variants.len());
+}
