@@ -517,6 +517,26 @@ async fn after_a_reload_the_ec2_endpoint_is_resolved_through_the_new_upstreams()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_failed_pass_is_retried_within_seconds_not_at_the_refresh_interval() {
+    use std::sync::atomic::Ordering;
+    // A client error: the SDK does not retry it, so each request is one pass.
+    let api = moto::ErrorApi::start("400 Bad Request", "InvalidParameterValue").await;
+    let up = TestUpstream::start().await;
+    let source = format!(
+        "[[source]]\nregion = \"{REGION}\"\n{NO_PROBES}vpc_id = \"vpc-0abc\"\nendpoint_url = \"{}\"\nrefresh = \"1h\"\n",
+        api.url()
+    );
+    let (running, _) = start(config(up.addr, &source)).await;
+    // Backoff after one failure: about a second (with jitter); the refresh interval is an hour.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while api.requests.load(Ordering::Relaxed) < 2 {
+        assert!(Instant::now() < deadline, "no second pass after a failure");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn throttling_is_reported_and_retried() {
     let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
     let up = public_upstream().await;
