@@ -767,6 +767,37 @@ async fn a_throttled_service_name_lookup_fails_the_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_source_gone_stale_comes_back_when_ec2_answers_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let answering = std::sync::Arc::new(AtomicBool::new(true));
+    let switch = answering.clone();
+    let api = moto::FakeEc2::start(std::sync::Arc::new(move |body: &str| {
+        if switch.load(Ordering::Relaxed) {
+            paged_ec2(body)
+        } else {
+            ec2_error("400 Bad Request", "InvalidParameterValue")
+        }
+    }))
+    .await;
+    let up = public_upstream().await;
+    let s = serve(
+        up.addr,
+        &format!(
+            "vpc_id = \"vpc-0feed\"\nendpoint_url = \"{}\"\nrefresh = \"1s\"\nmax_stale = \"2s\"",
+            api.url()
+        ),
+    );
+    let name = format!("bedrock-runtime.{REGION}.api.aws.");
+    until(s.dns, &name, "answered", |m| !m.answers.is_empty()).await;
+    answering.store(false, Ordering::Relaxed);
+    until(s.dns, &name, "stale (SERVFAIL)", servfail).await;
+    answering.store(true, Ordering::Relaxed);
+    let reply = until(s.dns, &name, "answered again", |m| !m.answers.is_empty()).await;
+    assert_eq!(ipv4s(&reply), vec![Ipv4Addr::new(10, 0, 0, 9)]);
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_is_exactly_the_calls_discovery_makes() {
     let moto = Moto::start();
     let ec2 = moto.client();
