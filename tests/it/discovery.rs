@@ -108,6 +108,15 @@ async fn until_metric(admin: SocketAddr, series: &str, check: impl Fn(f64) -> bo
     }
 }
 
+/// Polls until `api` has had `n` requests, for up to 15 s (`what` says what failed).
+async fn until_requests(api: &moto::FakeEc2, n: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while api.requests.load(std::sync::atomic::Ordering::Relaxed) < n {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn ready(admin: SocketAddr) -> bool {
     http_get(admin, "/readyz").0 == 200
 }
@@ -455,11 +464,7 @@ async fn a_stopped_server_stops_its_sources() {
         api.url()
     );
     let (running, _) = start(config(up.addr, &source)).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while api.requests.load(Ordering::Relaxed) == 0 {
-        assert!(Instant::now() < deadline, "the source never called the API");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_requests(&api, 1, "the source never called the API").await;
     running.stop().await;
     let at_stop = api.requests.load(Ordering::Relaxed);
     // Passes retry after at most a second (the refresh interval) and the SDK retries within
@@ -474,7 +479,6 @@ async fn a_stopped_server_stops_its_sources() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_reload_the_ec2_endpoint_is_resolved_through_the_new_upstreams() {
-    use std::sync::atomic::Ordering;
     // Every request on a connection of its own (the API says Connection: close), so each
     // one looks the endpoint's name up again.
     let api = moto::ErrorApi::start("503 Service Unavailable", "RequestLimitExceeded").await;
@@ -495,14 +499,7 @@ async fn after_a_reload_the_ec2_endpoint_is_resolved_through_the_new_upstreams()
         api.addr.port()
     );
     let (running, _) = start(config(first.addr, &source)).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while api.requests.load(Ordering::Relaxed) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the source never reached the API"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_requests(&api, 1, "the source never reached the API").await;
     assert!(!first.seen_for("ec2.discovery.test").is_empty());
     running.reload(config(second.addr, &source)).await;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -518,7 +515,6 @@ async fn after_a_reload_the_ec2_endpoint_is_resolved_through_the_new_upstreams()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_pass_is_retried_within_seconds_not_at_the_refresh_interval() {
-    use std::sync::atomic::Ordering;
     // A client error: the SDK does not retry it, so each request is one pass.
     let api = moto::ErrorApi::start("400 Bad Request", "InvalidParameterValue").await;
     let up = TestUpstream::start().await;
@@ -528,11 +524,7 @@ async fn a_failed_pass_is_retried_within_seconds_not_at_the_refresh_interval() {
     );
     let (running, _) = start(config(up.addr, &source)).await;
     // Backoff after one failure: about a second (with jitter); the refresh interval is an hour.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while api.requests.load(Ordering::Relaxed) < 2 {
-        assert!(Instant::now() < deadline, "no second pass after a failure");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_requests(&api, 2, "no second pass after a failure").await;
     running.stop().await;
 }
 
