@@ -703,15 +703,6 @@ async fn service_names_are_read_from_every_page() {
     drop(s);
 }
 
-/// An EC2 error reply.
-fn ec2_error(status: &'static str, code: &str) -> (&'static str, String) {
-    let xml = format!(
-        "<Response><Errors><Error><Code>{code}</Code><Message>test: {code}</Message></Error></Errors>\
-         <RequestID>4</RequestID></Response>"
-    );
-    (status, xml)
-}
-
 /// Endpoints of bedrock-runtime and of bedrock-preview, a service the region does not list:
 /// DescribeVpcEndpointServices refuses any call naming it (InvalidServiceName), and throttles
 /// any call naming bedrock-runtime alone.
@@ -737,9 +728,9 @@ fn throttled_one_by_one(body: &str) -> (&'static str, String) {
         "{body}"
     );
     if body.contains("bedrock-preview") {
-        ec2_error("400 Bad Request", "InvalidServiceName")
+        moto::ec2_error("400 Bad Request", "InvalidServiceName")
     } else {
-        ec2_error("503 Service Unavailable", "RequestLimitExceeded")
+        moto::ec2_error("503 Service Unavailable", "RequestLimitExceeded")
     }
 }
 
@@ -767,7 +758,7 @@ async fn a_source_gone_stale_comes_back_when_ec2_answers_again() {
         if switch.load(Ordering::Relaxed) {
             paged_ec2(body)
         } else {
-            ec2_error("400 Bad Request", "InvalidParameterValue")
+            moto::ec2_error("400 Bad Request", "InvalidParameterValue")
         }
     }))
     .await;

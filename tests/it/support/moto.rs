@@ -369,16 +369,16 @@ impl std::ops::Deref for ErrorApi {
 impl ErrorApi {
     /// `status` is e.g. "403 Forbidden"; `code` e.g. "UnauthorizedOperation".
     pub async fn start(status: &'static str, code: &'static str) -> Self {
-        Self(
-            FakeEc2::start(std::sync::Arc::new(move |_: &str| {
-                let body = format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>\
-                     <Message>Test refusal: {code}</Message></Error></Errors>\
-                     <RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
-                );
-                (status, body)
-            }))
-            .await,
-        )
+        Self(FakeEc2::start(std::sync::Arc::new(move |_: &str| ec2_error(status, code))).await)
     }
+}
+
+/// An EC2 error reply, as EC2 gives one (XML body, 4xx/5xx status): (status, XML).
+pub fn ec2_error(status: &'static str, code: &str) -> (&'static str, String) {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>\
+         <Message>Test refusal: {code}</Message></Error></Errors>\
+         <RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>"
+    );
+    (status, body)
 }
