@@ -128,7 +128,10 @@ def server_commands(work, binary, discovery=None, health=False):
                   f'endpoint_url = "{url}"\nhealth_check = false\n')
     open(bl, "w").write(
         f'[dns]\nlisten = ["127.0.0.1:{port["bedrock-link"]}"]\n'
+        # No upstream budget: this stand-in upstream has no packet limit, and the peers none
+        # either (bench/budget.sh measures forwarding under the VPC resolver's limit).
         f'[upstream]\nservers = ["127.0.0.1:{UPSTREAM_PORT}"]\ncache_size = 10000\n'
+        'max_queries_per_second = 0\n'
         f'[[static]]\nname = "{OVERRIDE}"\nipv4 = {json.dumps(OVERRIDE_IPS)}\n'
         + (f'health_check = true\nhealth_check_port = {HEALTH_PORT}\n' if health else '')
         + source

@@ -67,7 +67,10 @@ def main():
     config = os.path.join(work, "bedrock-link.toml")
     open(config, "w").write(
         f'[dns]\nlisten = ["127.0.0.1:{PORT}"]\n'
+        # No upstream budget: a quarter of the load must go upstream (TTL 0), far more than
+        # the default budget, and what is soaked is the forwarding path.
         f'[upstream]\nservers = ["127.0.0.1:{compare.UPSTREAM_PORT}"]\ncache_size = 10000\n'
+        'max_queries_per_second = 0\n'
         f'[[static]]\nname = "{compare.OVERRIDE}"\nipv4 = {json.dumps(compare.OVERRIDE_IPS)}\n')
 
     for port in (compare.UPSTREAM_PORT, PORT):

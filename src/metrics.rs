@@ -21,6 +21,8 @@ pub enum Outcome {
     Forwarded,
     /// Answered from the cache.
     CacheHit,
+    /// Answered from the cache past its expiry, because no upstream could answer (RFC 8767).
+    Stale,
     /// Client outside `allow`.
     Refused,
     /// We answered SERVFAIL (no upstream answer, or an unavailable override).
@@ -36,10 +38,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 10] = [
         Outcome::Override,
         Outcome::Forwarded,
         Outcome::CacheHit,
+        Outcome::Stale,
         Outcome::Refused,
         Outcome::Servfail,
         Outcome::Formerr,
@@ -53,6 +56,7 @@ impl Outcome {
             Outcome::Override => "override",
             Outcome::Forwarded => "forwarded",
             Outcome::CacheHit => "cache_hit",
+            Outcome::Stale => "stale",
             Outcome::Refused => "refused",
             Outcome::Servfail => "servfail",
             Outcome::Formerr => "formerr",
@@ -63,12 +67,30 @@ impl Outcome {
     }
 }
 
+/// Why an upstream query got no usable reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// No server answered in time.
+    Timeout,
+    /// A socket error, or only malformed or error replies.
+    Network,
+    /// Not sent: the upstream budget (`upstream.max_queries_per_second`) was spent.
+    Budget,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
-    outcomes: [Counter; 9],
+    outcomes: [Counter; 10],
     upstream_timeouts: Counter,
     upstream_errors: Counter,
+    upstream_refusals: Counter,
+    /// Queries sent to upstream servers (retries and TCP fallbacks included).
+    pub upstream_queries: Counter,
+    /// The upstream budget in queries per second (0: no limit).
+    pub upstream_budget: Gauge,
+    /// Background refreshes of cached answers near their expiry.
+    pub prefetches: Counter,
     upstream_latency: Histogram,
     /// Queries that waited for an identical question already on its way upstream.
     pub upstream_coalesced: Counter,
@@ -108,10 +130,29 @@ impl Metrics {
         let upstream = Family::<Labels, Counter>::default();
         let upstream_timeouts = upstream.get_or_create(&vec![("kind", "timeout")]).clone();
         let upstream_errors = upstream.get_or_create(&vec![("kind", "network")]).clone();
+        let upstream_refusals = upstream.get_or_create(&vec![("kind", "budget")]).clone();
         registry.register(
             "upstream_errors",
-            "Upstream queries that got no usable reply",
+            "Upstream queries that got no usable reply (budget: not sent, the budget was spent)",
             upstream,
+        );
+        let upstream_queries = Counter::default();
+        registry.register(
+            "upstream_queries",
+            "Queries sent to upstream servers, retries and TCP fallbacks included",
+            upstream_queries.clone(),
+        );
+        let upstream_budget = Gauge::default();
+        registry.register(
+            "upstream_budget_queries_per_second",
+            "upstream.max_queries_per_second: the most queries sent upstream in any second (0: no limit)",
+            upstream_budget.clone(),
+        );
+        let prefetches = Counter::default();
+        registry.register(
+            "prefetches",
+            "Background refreshes of cached answers in the last tenth of their TTL",
+            prefetches.clone(),
         );
 
         // 100 µs .. ~3.3 s
@@ -235,6 +276,10 @@ impl Metrics {
             outcomes,
             upstream_timeouts,
             upstream_errors,
+            upstream_refusals,
+            upstream_queries,
+            upstream_budget,
+            prefetches,
             upstream_latency,
             upstream_coalesced,
             cache_entries,
@@ -253,12 +298,12 @@ impl Metrics {
         self.upstream_latency.observe(seconds);
     }
 
-    pub fn upstream_failed(&self, timed_out: bool) {
-        if timed_out {
-            self.upstream_timeouts.inc();
-        } else {
-            self.upstream_errors.inc();
-        }
+    pub fn upstream_failed(&self, why: UpstreamFailure) {
+        match why {
+            UpstreamFailure::Timeout => self.upstream_timeouts.inc(),
+            UpstreamFailure::Network => self.upstream_errors.inc(),
+            UpstreamFailure::Budget => self.upstream_refusals.inc(),
+        };
     }
 
     pub fn discovery_succeeded(

@@ -404,13 +404,8 @@ async fn upstream_check(upstream: SocketAddr, wait: Duration) -> Check {
     let check = format!("upstream {upstream}");
     // The root's NS: any resolver can answer it, and any RCODE shows it is alive.
     let question = UpstreamQuery {
-        name_wire: &[0],
         qtype: u16::from(RecordType::NS),
-        qclass: 1,
-        rd: true,
-        ad: false,
-        cd: false,
-        dnssec_ok: false,
+        ..UpstreamQuery::a(&[0])
     };
     match Upstreams::new(vec![upstream], wait).query(&question).await {
         Ok(_) => Check::pass(check, "answering"),

@@ -107,6 +107,16 @@ pub struct UpstreamSection {
     /// Queries waiting on an upstream at once; past this, new ones get SERVFAIL at once.
     #[serde(default = "default_max_inflight")]
     pub max_inflight: Spanned<usize>,
+    /// How long past its expiry an answer may still be given when no upstream can answer
+    /// (RFC 8767); 0 turns it off.
+    #[serde(default = "default_serve_stale", with = "humantime_serde")]
+    pub serve_stale: Duration,
+    /// Refresh an answer in steady use in the background before it expires.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: bool,
+    /// The most queries sent to the upstreams in any one second (0: no limit).
+    #[serde(default = "default_max_queries_per_second")]
+    pub max_queries_per_second: u32,
 }
 
 impl Default for UpstreamSection {
@@ -117,6 +127,9 @@ impl Default for UpstreamSection {
             cache_size: default_cache_size(),
             cache_max_bytes: default_cache_max_bytes(),
             max_inflight: default_max_inflight(),
+            serve_stale: default_serve_stale(),
+            prefetch: default_prefetch(),
+            max_queries_per_second: default_max_queries_per_second(),
         }
     }
 }
@@ -265,6 +278,17 @@ fn default_cache_max_bytes() -> u64 {
 }
 fn default_max_inflight() -> Spanned<usize> {
     unplaced(4096)
+}
+fn default_serve_stale() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_prefetch() -> bool {
+    true
+}
+/// Under the 1024 packets/s the VPC resolver takes from one network interface, with room for
+/// the host's own lookups.
+fn default_max_queries_per_second() -> u32 {
+    900
 }
 /// The resolver's default service patterns; the Terraform module's default services match these.
 pub fn default_services() -> Vec<String> {

@@ -114,6 +114,11 @@ pub struct Config {
     pub cache_size: usize,
     pub cache_max_bytes: u64,
     pub max_inflight: usize,
+    /// How long past expiry a cached answer may be given when no upstream answers (0: never).
+    pub serve_stale: Duration,
+    pub prefetch: bool,
+    /// Upstream queries allowed in any one second (0: no limit).
+    pub max_queries_per_second: u32,
     pub statics: Vec<StaticOverride>,
     pub sources: Vec<SourceConfig>,
     pub admin_listen: Option<SocketAddr>,

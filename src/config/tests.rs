@@ -528,3 +528,28 @@ fn source_domains_refresh_and_staleness_hold_at_their_edges() {
         assert_eq!(e.key, key, "{bad}: {e}");
     }
 }
+
+#[test]
+fn serve_stale_prefetch_and_the_upstream_budget_default_and_are_checked() {
+    let c = load("").unwrap();
+    assert_eq!(c.serve_stale, Duration::from_secs(86_400));
+    assert!(c.prefetch);
+    assert_eq!(c.max_queries_per_second, 900);
+    let off =
+        load("[upstream]\nserve_stale = \"0s\"\nprefetch = false\nmax_queries_per_second = 0\n")
+            .unwrap();
+    assert_eq!(off.serve_stale, Duration::ZERO);
+    assert!(!off.prefetch);
+    assert_eq!(off.max_queries_per_second, 0);
+    for (key, bad) in [
+        ("serve_stale", "\"soon\""),
+        ("serve_stale", "3600"),
+        ("prefetch", "\"yes\""),
+        ("max_queries_per_second", "-1"),
+        ("max_queries_per_second", "4294967296"),
+    ] {
+        let e = load(&format!("[upstream]\n{key} = {bad}\n")).expect_err(bad);
+        assert_eq!(e.key, format!("upstream.{key}"), "{bad}: {e}");
+        assert_eq!(e.position.map(|p| p.0), Some(2), "{bad}: {e}");
+    }
+}

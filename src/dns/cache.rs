@@ -7,8 +7,16 @@
 //! the SOA's TTL and MINIMUM and any CNAME before it (RFC 2308); errors and truncated replies
 //! are never stored. The cache is bounded twice: in entries and in bytes. The VPC resolver's
 //! 1024 packets/s per ENI is the reason this exists.
+//!
+//! An expired answer is kept for `upstream.serve_stale` more (RFC 8767): should no upstream
+//! answer its question, it is given stale ([`AnswerCache::stale`]), and then held: for
+//! [`STALE_HOLD`] its question is answered stale at once, without asking again, as BIND's
+//! stale-refresh-time does, so that an outage costs each name one upstream query per hold, not
+//! one per client query. A hit in the last tenth of an answer's TTL may claim its one
+//! refresh ([`Answer::claim_refresh`], the prefetch).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
@@ -18,6 +26,13 @@ use crate::dns::wire;
 
 /// The longest any answer is kept, whatever its TTL says.
 pub const MAX_TTL: u32 = 86_400;
+
+/// After an answer was given stale because no upstream answered, how long its question is
+/// answered stale at once without asking again (RFC 8767 section 5 suggests 30 s).
+pub const STALE_HOLD: Duration = Duration::from_secs(30);
+
+/// Answers with a shorter TTL are never prefetched: they would be asked for again at once.
+pub const PREFETCH_MIN_TTL: u32 = 10;
 
 /// Cache key: lower-case question name in wire form, type, class and the query flags that
 /// change an answer (RD, AD, CD, DO).
@@ -49,6 +64,20 @@ pub struct Answer {
     pub received: Instant,
     /// How long it may be served from the cache (0: not cacheable).
     pub ttl: u32,
+    /// A hit near its expiry has started its refresh (there is one per answer).
+    refresh_claimed: AtomicBool,
+    /// Until when (milliseconds after `received`) it is given stale without asking upstream;
+    /// 0: not held.
+    held_until_ms: AtomicU64,
+}
+
+/// What the cache holds for a question.
+#[derive(Debug)]
+pub enum Hit {
+    /// An answer within its TTL.
+    Fresh(Arc<Answer>),
+    /// An expired answer in its hold after a failed upstream query: give it stale.
+    Held(Arc<Answer>),
 }
 
 impl Answer {
@@ -81,7 +110,44 @@ impl Answer {
             chain: chain.into_boxed_slice(),
             received: Instant::now(),
             ttl,
+            refresh_claimed: AtomicBool::new(false),
+            held_until_ms: AtomicU64::new(0),
         })
+    }
+
+    /// Whether this is an error reply (FORMERR, SERVFAIL, NOTIMP, REFUSED): every server gave
+    /// one, and a stale answer is better.
+    pub fn is_error(&self) -> bool {
+        matches!(wire::rcode(&self.reply.bytes), 1 | 2 | 4 | 5)
+    }
+
+    /// Whether a hit at `now` should refresh this answer: it is in the last tenth of a TTL of
+    /// at least [`PREFETCH_MIN_TTL`], and no hit before has claimed the refresh.
+    pub fn claim_refresh(&self, now: Instant) -> bool {
+        let due = self.ttl >= PREFETCH_MIN_TTL
+            && now.saturating_duration_since(self.received) * 10
+                >= Duration::from_secs(self.ttl.into()) * 9;
+        due && !self.refresh_claimed.swap(true, Ordering::Relaxed)
+    }
+
+    /// Whether it has been expired for no longer than `keep` at `now`.
+    fn is_stale_within(&self, now: Instant, keep: Duration) -> bool {
+        let age = now.saturating_duration_since(self.received);
+        let ttl = Duration::from_secs(self.ttl.into());
+        !keep.is_zero() && age >= ttl && age - ttl <= keep
+    }
+
+    /// Whether it is in its hold at `now` (see [`STALE_HOLD`]).
+    fn is_held(&self, now: Instant) -> bool {
+        let until = self.held_until_ms.load(Ordering::Relaxed);
+        until > 0 && now.saturating_duration_since(self.received).as_millis() < u128::from(until)
+    }
+
+    /// Starts its hold at `now`.
+    fn hold(&self, now: Instant) {
+        let until = now.saturating_duration_since(self.received) + STALE_HOLD;
+        let until = u64::try_from(until.as_millis()).unwrap_or(u64::MAX);
+        self.held_until_ms.store(until, Ordering::Relaxed);
     }
 
     /// Roughly what this answer holds in memory, for the cache's byte budget.
@@ -106,6 +172,16 @@ impl Answer {
     pub fn patch(&self, id: u16, question: &[u8], opt: Option<[u8; wire::OPT_LEN]>) -> Vec<u8> {
         self.reply
             .patch(id, question, opt, self.age(Instant::now()))
+    }
+
+    /// The reply for one client, given stale (see [`Prepared::patch_stale`]).
+    pub fn patch_stale(
+        &self,
+        id: u16,
+        question: &[u8],
+        opt: Option<[u8; wire::OPT_LEN]>,
+    ) -> Vec<u8> {
+        self.reply.patch_stale(id, question, opt)
     }
 }
 
@@ -194,6 +270,8 @@ impl quick_cache::Weighter<Key, Arc<Answer>> for ByBytes {
 /// A bounded concurrent cache of answers.
 pub struct AnswerCache {
     inner: Option<Cache<Key, Arc<Answer>, ByBytes>>,
+    /// How long past expiry answers are kept to be given stale, in seconds (0: not at all).
+    serve_stale_secs: AtomicU64,
 }
 
 impl AnswerCache {
@@ -204,7 +282,20 @@ impl AnswerCache {
             let floor = (max_bytes / entries as u64).max(1);
             Cache::with_weighter(entries, max_bytes, ByBytes { floor })
         });
-        Self { inner }
+        Self {
+            inner,
+            serve_stale_secs: AtomicU64::new(0),
+        }
+    }
+
+    /// Keeps expired answers for `keep` more, to be given stale (0: drops them at expiry).
+    pub fn set_serve_stale(&self, keep: Duration) {
+        self.serve_stale_secs
+            .store(keep.as_secs(), Ordering::Relaxed);
+    }
+
+    fn serve_stale(&self) -> Duration {
+        Duration::from_secs(self.serve_stale_secs.load(Ordering::Relaxed))
     }
 
     /// What the cached answers weigh, in bytes (by the weigher's measure).
@@ -212,16 +303,32 @@ impl AnswerCache {
         self.inner.as_ref().map_or(0, Cache::weight)
     }
 
-    /// A fresh answer for `key`, if any.
-    pub fn get(&self, key: &Key) -> Option<Arc<Answer>> {
+    /// A fresh answer for `key`, or an expired one in its hold; `None` is a miss (an
+    /// expired answer within `serve_stale` is kept for [`AnswerCache::stale`]).
+    pub fn get(&self, key: &Key) -> Option<Hit> {
         let cache = self.inner.as_ref()?;
         let answer = cache.get(key)?;
-        if answer.is_fresh(Instant::now()) {
-            Some(answer)
-        } else {
-            cache.remove(key);
-            None
+        let now = Instant::now();
+        if answer.is_fresh(now) {
+            return Some(Hit::Fresh(answer));
         }
+        if !answer.is_stale_within(now, self.serve_stale()) {
+            cache.remove(key);
+            return None;
+        }
+        answer.is_held(now).then_some(Hit::Held(answer))
+    }
+
+    /// The expired answer for `key` to give when no upstream answered, if it expired no longer
+    /// than `serve_stale` ago; its hold starts now.
+    pub fn stale(&self, key: &Key) -> Option<Arc<Answer>> {
+        let answer = self.inner.as_ref()?.get(key)?;
+        let now = Instant::now();
+        if !answer.is_stale_within(now, self.serve_stale()) {
+            return None;
+        }
+        answer.hold(now);
+        Some(answer)
     }
 
     /// Stores `answer` if it is cacheable.

@@ -8,9 +8,16 @@
 //! query (no task unless the first server fails it: the upstream pool's receiver thread
 //! answers the client), [`Handler::finish`] from a task (TCP).
 //!
-//! Every forwarded answer, fresh or cached, is served through [`Handler::serve`]: when its
-//! CNAME or DNAME chain reaches one of our names, the chain is completed from the record table
-//! in force, so the upstream's records for that name never reach a client.
+//! Every forwarded answer, fresh, cached or stale, is served through [`Handler::serve`]: when
+//! its CNAME or DNAME chain reaches one of our names, the chain is completed from the record
+//! table in force, so the upstream's records for that name never reach a client.
+//!
+//! When no upstream can answer (silence, errors, every server's error reply, the upstream
+//! budget spent, too many queries waiting), an answer that expired within
+//! `upstream.serve_stale` is given stale (RFC 8767) instead of SERVFAIL. A cache hit in the
+//! last tenth of its TTL also comes back as [`Step::Refresh`]: the listener answers, then
+//! [`Handler::prefetch`] refreshes the answer in the background, within what the budget
+//! leaves to prefetches.
 //!
 //! The handler only answers: the daemon owns the record table's writer, the cache and the
 //! metrics, and applies a reload's static overrides to the zone itself.
@@ -29,14 +36,15 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::debug;
 
 use crate::config::{Config, OnUnavailable};
-use crate::dns::cache::{self, Answer, AnswerCache};
+use crate::dns::cache::{self, Answer, AnswerCache, Hit};
 use crate::dns::coalesce::{Flight, Flights, Landing, Seat};
 use crate::dns::ratelimit::RateLimiter;
 use crate::dns::request::{Reject, Request};
 use crate::dns::response::{self, OverrideAnswers};
+use crate::dns::upstream::budget::{Budget, Priority};
 use crate::dns::upstream::{self, Progress, Relayed, Reply, UpstreamError, Upstreams};
 use crate::dns::wire;
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, Outcome, UpstreamFailure};
 use crate::zone::publisher::TablePublisher;
 use crate::zone::table::Lookup;
 
@@ -56,9 +64,14 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(config: Config) -> Self {
+    /// The state for `config`, its upstreams sent no more than `budget` allows.
+    pub fn new(config: Config, budget: Arc<Budget>) -> Self {
         Self {
-            upstreams: Upstreams::new(config.upstreams.clone(), config.upstream_timeout),
+            upstreams: Upstreams::with_budget(
+                config.upstreams.clone(),
+                config.upstream_timeout,
+                budget,
+            ),
             limiter: config.rate_limit.map(RateLimiter::new),
             config,
         }
@@ -74,6 +87,8 @@ impl State {
 #[derive(Debug)]
 pub enum Step {
     Reply(Vec<u8>),
+    /// Send the reply, then refresh the answer it came from ([`Handler::prefetch`]).
+    Refresh(Vec<u8>, Box<Pending>),
     Drop,
     Forward(Box<Pending>),
 }
@@ -87,6 +102,8 @@ pub struct Pending {
     qname_wire: Vec<u8>,
     key: cache::Key,
     transport: Transport,
+    /// A client's miss, or a prefetch (which yields in the budget).
+    priority: Priority,
     _slot: InflightSlot,
 }
 
@@ -129,6 +146,8 @@ pub struct Handler {
     inflight: Arc<AtomicUsize>,
     /// Questions on their way upstream, with the queries that asked the same meanwhile.
     flights: Flights,
+    /// What may still be sent upstream this second; kept across reloads.
+    budget: Arc<Budget>,
     metrics: Arc<Metrics>,
 }
 
@@ -141,20 +160,38 @@ impl Handler {
         cache: Arc<AnswerCache>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self {
-            state: ArcSwap::from_pointee(State::new(config)),
+        let budget = Arc::new(Budget::new(
+            config.max_queries_per_second,
+            metrics.upstream_queries.clone(),
+        ));
+        let handler = Self {
+            state: ArcSwap::from_pointee(State::new(config.clone(), budget.clone())),
             zone,
             cache,
             overrides: OverrideAnswers::default(),
             inflight: Arc::new(AtomicUsize::new(0)),
             flights: Flights::default(),
+            budget,
             metrics,
-        }
+        };
+        handler.apply_limits(&config);
+        handler
     }
 
     /// Swaps in a new configuration; queries in flight finish with the old one.
     pub fn set_config(&self, config: Config) {
-        self.state.store(Arc::new(State::new(config)));
+        self.apply_limits(&config);
+        self.state
+            .store(Arc::new(State::new(config, self.budget.clone())));
+    }
+
+    /// The settings that live outside the state: the budget and how long stale answers keep.
+    fn apply_limits(&self, config: &Config) {
+        self.budget.set_limit(config.max_queries_per_second);
+        self.metrics
+            .upstream_budget
+            .set(config.max_queries_per_second.into());
+        self.cache.set_serve_stale(config.serve_stale);
     }
 
     /// Everything that can be answered without the network.
@@ -234,15 +271,39 @@ impl Handler {
             req.span.qclass,
             query_flags(&req, raw),
         );
-        if let Some(answer) = self.cache.get(&key) {
-            self.metrics.count(Outcome::CacheHit);
-            return Step::Reply(self.serve(&answer, &req, qname_wire, &state, transport));
+        match self.cache.get(&key) {
+            Some(Hit::Fresh(answer)) => {
+                self.metrics.count(Outcome::CacheHit);
+                let reply = self.serve(&answer, false, &req, qname_wire, &state, transport);
+                if !(state.config.prefetch && answer.claim_refresh(Instant::now())) {
+                    return Step::Reply(reply);
+                }
+                let Some(slot) = self.take_slot(state.config.max_inflight) else {
+                    return Step::Reply(reply);
+                };
+                let pending = Pending {
+                    state: arc_swap::Guard::into_inner(state),
+                    qname_wire: qname_wire.to_vec(),
+                    request: req,
+                    key,
+                    transport,
+                    priority: Priority::Prefetch,
+                    _slot: slot,
+                };
+                return Step::Refresh(reply, Box::new(pending));
+            }
+            Some(Hit::Held(answer)) => {
+                self.metrics.count(Outcome::Stale);
+                let reply = self.serve(&answer, true, &req, qname_wire, &state, transport);
+                return Step::Reply(reply);
+            }
+            None => {}
         }
 
         let Some(slot) = self.take_slot(state.config.max_inflight) else {
             // Overloaded: refuse to queue more work than we can bound.
-            self.metrics.count(Outcome::Servfail);
-            return Step::Reply(response::error(&req, ResponseCode::ServFail, max_udp));
+            let reply = self.stale_or_servfail(&key, &req, qname_wire, &state, transport);
+            return Step::Reply(reply);
         };
         Step::Forward(Box::new(Pending {
             state: arc_swap::Guard::into_inner(state),
@@ -250,6 +311,7 @@ impl Handler {
             request: req,
             key,
             transport,
+            priority: Priority::Client,
             _slot: slot,
         }))
     }
@@ -277,6 +339,33 @@ impl Handler {
                 return;
             }
         };
+        self.launch(flight, pending, Some(client), runtime, token);
+    }
+
+    /// Refreshes the cached answer of a [`Step::Refresh`] in the background, as a relayed
+    /// query with nobody to answer; nothing when the question is already on its way.
+    pub fn prefetch(
+        self: &Arc<Self>,
+        pending: Box<Pending>,
+        runtime: &Handle,
+        token: TaskTrackerToken,
+    ) {
+        let Seat::Leader(flight) = self.flights.board(&pending.key) else {
+            return;
+        };
+        self.metrics.prefetches.inc();
+        self.launch(flight, pending, None, runtime, token);
+    }
+
+    /// Sends a leader's question upstream without a task (see [`Handler::relay`]).
+    fn launch(
+        self: &Arc<Self>,
+        flight: Flight,
+        pending: Box<Pending>,
+        client: Option<UdpClient>,
+        runtime: &Handle,
+        token: TaskTrackerToken,
+    ) {
         let state = pending.state.clone();
         let job = RelayJob {
             handler: self.clone(),
@@ -320,22 +409,52 @@ impl Handler {
         flight.land(landing);
     }
 
-    /// The reply for a query that waited on the upstreams.
+    /// The reply for a query that waited on the upstreams: the answer; when there is none or
+    /// it is an error reply, a stale answer if one is kept; else the error reply as it came,
+    /// or SERVFAIL.
     fn reply_to(&self, pending: &Pending, landing: Landing) -> Vec<u8> {
-        let Some(answer) = landing else {
-            self.metrics.count(Outcome::Servfail);
-            let max_udp = pending.state.config.max_udp_payload;
-            return response::error(&pending.request, ResponseCode::ServFail, max_udp);
-        };
-        self.metrics.count(Outcome::Forwarded);
         let Pending {
             state,
             request,
             qname_wire,
             transport,
+            key,
             ..
         } = pending;
-        self.serve(&answer, request, qname_wire, state, *transport)
+        match landing {
+            Some(answer) if !answer.is_error() => {
+                self.metrics.count(Outcome::Forwarded);
+                self.serve(&answer, false, request, qname_wire, state, *transport)
+            }
+            Some(error_reply) => match self.cache.stale(key) {
+                Some(stale) => {
+                    self.metrics.count(Outcome::Stale);
+                    self.serve(&stale, true, request, qname_wire, state, *transport)
+                }
+                None => {
+                    self.metrics.count(Outcome::Forwarded);
+                    self.serve(&error_reply, false, request, qname_wire, state, *transport)
+                }
+            },
+            None => self.stale_or_servfail(key, request, qname_wire, state, *transport),
+        }
+    }
+
+    /// A stale answer for `key` when the cache keeps one, else SERVFAIL.
+    fn stale_or_servfail(
+        &self,
+        key: &cache::Key,
+        req: &Request,
+        qname_wire: &[u8],
+        state: &State,
+        transport: Transport,
+    ) -> Vec<u8> {
+        if let Some(answer) = self.cache.stale(key) {
+            self.metrics.count(Outcome::Stale);
+            return self.serve(&answer, true, req, qname_wire, state, transport);
+        }
+        self.metrics.count(Outcome::Servfail);
+        response::error(req, ResponseCode::ServFail, state.config.max_udp_payload)
     }
 
     /// An upstream reply, prepared for the cache; `None` when it is malformed.
@@ -365,26 +484,37 @@ impl Handler {
         match result {
             Ok(reply) => self.accept(reply, started),
             Err(e) => {
-                self.metrics
-                    .upstream_failed(matches!(e, UpstreamError::Timeout(_)));
+                self.metrics.upstream_failed(match e {
+                    UpstreamError::Timeout(_) => UpstreamFailure::Timeout,
+                    UpstreamError::Budget => UpstreamFailure::Budget,
+                    UpstreamError::Io { .. } | UpstreamError::Malformed { .. } => {
+                        UpstreamFailure::Network
+                    }
+                });
                 debug!(error = %e, "upstream query failed");
                 None
             }
         }
     }
 
-    /// A forwarded answer (fresh or cached) for this client: patched for it, with its chain
-    /// completed from our table when the chain reaches one of our names.
+    /// A forwarded answer (fresh, cached, or `stale`) for this client: patched for it, with
+    /// its chain completed from our table when the chain reaches one of our names.
     fn serve(
         &self,
         answer: &Answer,
+        stale: bool,
         req: &Request,
         qname_wire: &[u8],
         state: &State,
         transport: Transport,
     ) -> Vec<u8> {
         let max_udp = state.config.max_udp_payload;
-        let reply = answer.patch(req.header.id, qname_wire, response::our_opt(req, max_udp));
+        let (id, opt) = (req.header.id, response::our_opt(req, max_udp));
+        let reply = if stale {
+            answer.patch_stale(id, qname_wire, opt)
+        } else {
+            answer.patch(id, qname_wire, opt)
+        };
         let reply = if answer.chain.is_empty() {
             reply
         } else {
@@ -465,7 +595,8 @@ struct RelayJob {
     handler: Arc<Handler>,
     flight: Flight,
     pending: Box<Pending>,
-    client: UdpClient,
+    /// Nobody for a prefetch.
+    client: Option<UdpClient>,
     runtime: Handle,
     started: Instant,
     _token: TaskTrackerToken,
@@ -491,6 +622,13 @@ impl Relayed for RelayJob {
             (*self).settle(landing);
         });
     }
+
+    fn refused(self: Box<Self>) {
+        self.handler
+            .metrics
+            .upstream_failed(UpstreamFailure::Budget);
+        (*self).settle(None);
+    }
 }
 
 impl RelayJob {
@@ -504,7 +642,9 @@ impl RelayJob {
             ..
         } = self;
         handler.land(flight, &pending.key, landing.clone());
-        client.send(&handler.reply_to(&pending, landing));
+        if let Some(client) = client {
+            client.send(&handler.reply_to(&pending, landing));
+        }
     }
 }
 
@@ -520,6 +660,7 @@ fn upstream_query(pending: &Pending) -> upstream::UpstreamQuery<'_> {
         ad: req.header.authentic_data,
         cd: req.header.checking_disabled,
         dnssec_ok: req.edns.is_some_and(|e| e.dnssec_ok),
+        priority: pending.priority,
     }
 }
 

@@ -5,6 +5,13 @@
 
 use crate::dns::wire;
 
+/// The TTL of every record in a stale answer (RFC 8767 section 4: 30 s).
+pub const STALE_TTL: u32 = 30;
+
+/// The EDNS option for Extended DNS Error 3, Stale Answer (RFC 8914 section 4.4): code 15,
+/// length 2, info code 3.
+const EDE_STALE_ANSWER: [u8; 6] = [0, 15, 0, 2, 0, 3];
+
 /// A reply without its OPT record, ready to patch.
 #[derive(Debug)]
 pub struct Prepared {
@@ -41,16 +48,41 @@ impl Prepared {
         opt: Option<[u8; wire::OPT_LEN]>,
         age: u32,
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bytes.len() + wire::OPT_LEN + self.ede.len());
-        out.extend_from_slice(&self.bytes);
-        wire::set_id(&mut out, id);
-        if let Some(dst) = out.get_mut(wire::HEADER_LEN..wire::HEADER_LEN + question.len()) {
-            dst.copy_from_slice(question);
-        }
+        let mut out = self.for_client(id, question);
         wire::age_ttls(&mut out, &self.ttl_offsets, age);
         if let Some(mut opt) = opt {
             opt[5] = self.ext_rcode;
             wire::push_opt_with(&mut out, &opt, &self.ede);
+        }
+        out
+    }
+
+    /// The reply for one client after its expiry (RFC 8767): every TTL [`STALE_TTL`], and
+    /// with `opt` (the client sent EDNS), Extended DNS Error 3 (Stale Answer) after the
+    /// upstream's own.
+    pub fn patch_stale(
+        &self,
+        id: u16,
+        question: &[u8],
+        opt: Option<[u8; wire::OPT_LEN]>,
+    ) -> Vec<u8> {
+        let mut out = self.for_client(id, question);
+        wire::set_ttls(&mut out, &self.ttl_offsets, STALE_TTL);
+        if let Some(mut opt) = opt {
+            opt[5] = self.ext_rcode;
+            let options = [&self.ede[..], &EDE_STALE_ANSWER].concat();
+            wire::push_opt_with(&mut out, &opt, &options);
+        }
+        out
+    }
+
+    /// The bytes with the client's ID and question.
+    fn for_client(&self, id: u16, question: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes.len() + wire::OPT_LEN + self.ede.len() + 6);
+        out.extend_from_slice(&self.bytes);
+        wire::set_id(&mut out, id);
+        if let Some(dst) = out.get_mut(wire::HEADER_LEN..wire::HEADER_LEN + question.len()) {
+            dst.copy_from_slice(question);
         }
         out
     }

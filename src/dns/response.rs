@@ -44,11 +44,29 @@ fn encode(msg: &Message) -> Vec<u8> {
 /// Encodes `msg` (which has no OPT) and appends our OPT when the client sent one: the one
 /// place our authored replies get their OPT, the same bytes patched replies get.
 fn encode_for(msg: &Message, req: &Request, max_udp_payload: u16) -> Vec<u8> {
+    encode_with_options(msg, req, max_udp_payload, &[])
+}
+
+/// [`encode_for`], with these EDNS options (in wire form) in our OPT.
+fn encode_with_options(
+    msg: &Message,
+    req: &Request,
+    max_udp_payload: u16,
+    options: &[u8],
+) -> Vec<u8> {
     let mut out = encode(msg);
     if let (Some(opt), false) = (our_opt(req, max_udp_payload), out.is_empty()) {
-        wire::push_opt(&mut out, &opt);
+        wire::push_opt_with(&mut out, &opt, options);
     }
     out
+}
+
+/// The Extended DNS Errors in a reply's OPT (none when it has no OPT or is malformed).
+fn ede_of(reply: &[u8]) -> Vec<u8> {
+    wire::read_question(reply)
+        .and_then(|q| wire::layout(reply, q.end()))
+        .map(|layout| wire::ede_options(&reply[layout.opt_options]))
+        .unwrap_or_default()
 }
 
 /// An error reply that echoes the question when there is one.
@@ -157,7 +175,9 @@ pub fn complete_chain(
             msg.add_answers(kept);
             msg.add_answers(answers);
             msg.add_authorities(authority);
-            return Some(encode_for(&msg, req, max_udp_payload));
+            // The reply's Extended DNS Errors (the upstream's, Stale Answer) stay.
+            let ede = ede_of(reply);
+            return Some(encode_with_options(&msg, req, max_udp_payload, &ede));
         }
         // DNAMEs above the current name come first, then the CNAME the current name owns (a
         // DNAME's synthesised CNAME, or a plain one).

@@ -404,6 +404,16 @@ pub fn age_ttls(msg: &mut [u8], offsets: &[u32], elapsed: u32) {
     }
 }
 
+/// Sets every TTL at `offsets` to `ttl`.
+pub fn set_ttls(msg: &mut [u8], offsets: &[u32], ttl: u32) {
+    for &off in offsets {
+        let off = off as usize;
+        if let Some(b) = msg.get_mut(off..off + 4) {
+            b.copy_from_slice(&ttl.to_be_bytes());
+        }
+    }
+}
+
 /// A truncated reply: the header with TC set and only the question (and our OPT, if given).
 pub fn truncated(msg: &[u8], question_end: usize, opt: Option<&[u8; OPT_LEN]>) -> Vec<u8> {
     let mut out = msg[..question_end.min(msg.len())].to_vec();

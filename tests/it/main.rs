@@ -1,6 +1,7 @@
 //! The integration tests, one harness: the real server on loopback, queried over UDP and TCP;
 //! the binary; discovery against moto's server. Modules by what they prove.
 
+mod budget;
 mod cli;
 mod discovery;
 mod forwarding;
@@ -8,4 +9,5 @@ mod health;
 mod hostile;
 mod overrides;
 mod server;
+mod stale;
 mod support;

@@ -235,6 +235,8 @@ fn serve_udp(
 ) {
     let mut receiver = batch::Receiver::new();
     let mut replies = batch::Sender::default();
+    // Refreshes start once the batch's replies are out: a prefetch never delays an answer.
+    let mut refreshes = Vec::new();
     while !shutdown.is_cancelled() {
         let count = match receiver.recv(&socket) {
             Ok(n) => n,
@@ -252,6 +254,10 @@ fn serve_udp(
             };
             match handler.begin(query, src, Transport::Udp) {
                 Step::Reply(reply) => replies.push(&socket, reply, src),
+                Step::Refresh(reply, pending) => {
+                    replies.push(&socket, reply, src);
+                    refreshes.push(pending);
+                }
                 Step::Drop => {}
                 Step::Forward(pending) => {
                     // Sent upstream from this thread; the reply goes out from the thread that
@@ -266,6 +272,9 @@ fn serve_udp(
         }
         // This thread may block on a full send buffer; it has nothing else to do.
         replies.flush(&socket);
+        for pending in refreshes.drain(..) {
+            handler.prefetch(pending, &runtime, tracker.token());
+        }
     }
 }
 
@@ -296,7 +305,13 @@ async fn serve_tcp(
         };
         let (handler, shutdown) = (handler.clone(), shutdown.clone());
         tracker.spawn(serve_connection(
-            stream, peer, handler, shutdown, slot, idle,
+            stream,
+            peer,
+            handler,
+            shutdown,
+            tracker.clone(),
+            slot,
+            idle,
         ));
     }
 }
@@ -307,6 +322,7 @@ async fn serve_connection(
     peer: SocketAddr,
     handler: Arc<Handler>,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
     slot: connections::Slot,
     idle: Duration,
 ) {
@@ -334,15 +350,20 @@ async fn serve_connection(
             return;
         }
         slot.busy();
-        let reply = match handler.begin(&buf, peer, Transport::Tcp) {
-            Step::Reply(reply) => reply,
+        let (reply, refresh) = match handler.begin(&buf, peer, Transport::Tcp) {
+            Step::Reply(reply) => (reply, None),
+            Step::Refresh(reply, pending) => (reply, Some(pending)),
             Step::Drop => return, // not a query: nothing sensible to say on this stream
-            Step::Forward(pending) => handler.finish(pending).await,
+            Step::Forward(pending) => (handler.finish(pending).await, None),
         };
         let Some(framed) = framing::frame(&reply) else {
             return;
         };
-        if !matches!(timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
+        let written = timeout(idle, stream.write_all(&framed)).await;
+        if let Some(pending) = refresh {
+            handler.prefetch(pending, &Handle::current(), tracker.token());
+        }
+        if !matches!(written, Ok(Ok(()))) {
             return;
         }
         slot.idle();

@@ -12,7 +12,11 @@
 //! question from the caller's thread and lets the first server's pool settle it on its
 //! receiver thread ([`pool`]); only when the first server gives no usable reply does the
 //! query become a task, carrying on with [`Upstreams::query_from`] where it stands.
+//!
+//! Every datagram and TCP query sent is first taken from the [`budget`]; a query that finds
+//! it spent ends at once with [`UpstreamError::Budget`].
 
+pub mod budget;
 pub mod pool;
 
 use std::io;
@@ -24,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use self::budget::{Budget, Priority};
 use self::pool::UdpPool;
 use crate::dns::framing;
 use crate::dns::wire;
@@ -48,6 +53,8 @@ pub enum UpstreamError {
         #[source]
         source: wire::WireError,
     },
+    #[error("not sent: upstream.max_queries_per_second is spent for this second")]
+    Budget,
 }
 
 /// What to ask: the client's question (its bytes keep its case) and the flags to pass on.
@@ -60,6 +67,8 @@ pub struct UpstreamQuery<'a> {
     pub ad: bool,
     pub cd: bool,
     pub dnssec_ok: bool,
+    /// How much of the budget it may use.
+    pub priority: Priority,
 }
 
 impl<'a> UpstreamQuery<'a> {
@@ -73,6 +82,7 @@ impl<'a> UpstreamQuery<'a> {
             ad: false,
             cd: false,
             dnssec_ok: false,
+            priority: Priority::Client,
         }
     }
 
@@ -181,6 +191,8 @@ pub trait Relayed: Send + 'static {
     /// No usable reply from the first server (silence, an error reply, a truncated or
     /// malformed one, a socket error): carry on from `progress` ([`Upstreams::query_from`]).
     fn unsettled(self: Box<Self>, progress: Progress);
+    /// Not sent at all: the budget was spent.
+    fn refused(self: Box<Self>);
 }
 
 /// Where a query stands among the servers, for [`Upstreams::query_from`] to carry on.
@@ -217,22 +229,37 @@ impl Progress {
     }
 }
 
-/// The upstream servers, their sockets, and how long to wait for them.
+/// The upstream servers, their sockets, how long to wait for them and how many queries they
+/// may be sent.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
     servers: Vec<SocketAddr>,
     /// One pool per server, in the same order.
     pools: Arc<[UdpPool]>,
     timeout: Duration,
+    budget: Arc<Budget>,
 }
 
 impl Upstreams {
+    /// Servers without a budget (diagnostics).
     pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Self {
+        Self::with_budget(servers, timeout, Arc::new(Budget::unlimited()))
+    }
+
+    /// Servers sent no more than `budget` allows.
+    pub fn with_budget(servers: Vec<SocketAddr>, timeout: Duration, budget: Arc<Budget>) -> Self {
         Self {
             pools: servers.iter().map(|&s| UdpPool::new(s)).collect(),
             servers,
             timeout,
+            budget,
         }
+    }
+
+    /// Takes one query for `question` from the budget.
+    fn take(&self, question: &UpstreamQuery<'_>) -> bool {
+        self.budget
+            .take(question.priority, std::time::Instant::now())
     }
 
     pub fn servers(&self) -> &[SocketAddr] {
@@ -264,16 +291,28 @@ impl Upstreams {
             // Each server gets an equal share of the time that is left.
             let left = deadline.saturating_duration_since(Instant::now());
             let share = left / (self.servers.len() - i) as u32;
+            if !self.take(question) {
+                last_error = Some(UpstreamError::Budget);
+                break;
+            }
             let received = if tcp_first && i == next {
-                timeout_at(Instant::now() + share, ask_tcp(server, question)).await
+                let ask = async {
+                    let received = ask_tcp(server, question).await;
+                    received.map_err(|source| UpstreamError::Io { server, source })
+                };
+                timeout_at(Instant::now() + share, ask).await
             } else {
-                let ask = ask(server, &self.pools[i], question);
+                let ask = self.ask(server, &self.pools[i], question);
                 timeout_at(Instant::now() + share, ask).await
             };
             let received = match received {
                 Ok(Ok(received)) => received,
-                Ok(Err(source)) => {
-                    last_error = Some(UpstreamError::Io { server, source });
+                Ok(Err(UpstreamError::Budget)) => {
+                    last_error = Some(UpstreamError::Budget);
+                    break;
+                }
+                Ok(Err(e)) => {
+                    last_error = Some(e);
                     continue;
                 }
                 Err(_) => continue,
@@ -295,21 +334,28 @@ impl Upstreams {
         let Some(first) = self.pools.first() else {
             return job.unsettled(Progress::start(overall));
         };
+        if !self.budget.take(job.question().priority, now) {
+            return job.refused();
+        }
         let first_share = now + self.timeout / self.servers.len() as u32;
         first.relay(job, first_share, overall);
     }
-}
 
-/// One server: UDP, then TCP if the UDP reply was truncated.
-async fn ask(
-    server: SocketAddr,
-    pool: &UdpPool,
-    question: &UpstreamQuery<'_>,
-) -> io::Result<Received> {
-    match pool.exchange(question).await? {
-        Some(reply) if !wire::is_truncated(&reply.bytes) => Ok(reply),
-        // Truncated, or larger than we advertised: ask again over TCP.
-        _ => ask_tcp(server, question).await,
+    /// One server: UDP, then TCP if the UDP reply was truncated (a second query, so it is
+    /// taken from the budget too).
+    async fn ask(
+        &self,
+        server: SocketAddr,
+        pool: &UdpPool,
+        question: &UpstreamQuery<'_>,
+    ) -> Result<Received, UpstreamError> {
+        let io = |source| UpstreamError::Io { server, source };
+        match pool.exchange(question).await.map_err(io)? {
+            Some(reply) if !wire::is_truncated(&reply.bytes) => Ok(reply),
+            // Truncated, or larger than we advertised: ask again over TCP.
+            _ if self.take(question) => ask_tcp(server, question).await.map_err(io),
+            _ => Err(UpstreamError::Budget),
+        }
     }
 }
 

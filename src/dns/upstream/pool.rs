@@ -692,6 +692,9 @@ mod tests {
         fn unsettled(self: Box<Self>, progress: Progress) {
             let _ = self.done.send(Err(progress.next));
         }
+        fn refused(self: Box<Self>) {
+            unreachable!("a pool takes nothing from the budget");
+        }
     }
 
     // Relayed from plain threads while every query replaces its socket: all are answered on

@@ -161,3 +161,27 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// The Extended DNS Error options of a raw reply's OPT record: (info code, extra text).
+pub fn ede_of(reply: &[u8]) -> Vec<(u16, String)> {
+    let msg = Message::from_vec(reply).unwrap();
+    let Some(edns) = msg.edns else {
+        return vec![];
+    };
+    let mut raw = Vec::new();
+    let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut raw);
+    hickory_proto::serialize::binary::BinEncodable::emit(edns.options(), &mut encoder).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 4 <= raw.len() {
+        let code = u16::from_be_bytes([raw[pos], raw[pos + 1]]);
+        let len = u16::from_be_bytes([raw[pos + 2], raw[pos + 3]]) as usize;
+        let data = &raw[pos + 4..pos + 4 + len];
+        if code == 15 {
+            let info = u16::from_be_bytes([data[0], data[1]]);
+            out.push((info, String::from_utf8_lossy(&data[2..]).into_owned()));
+        }
+        pos += 4 + len;
+    }
+    out
+}

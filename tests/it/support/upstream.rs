@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, NULL, SOA, TXT};
@@ -120,6 +120,8 @@ pub struct Seen {
     pub name: String,
     pub qtype: RecordType,
     pub has_edns: bool,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -258,6 +260,7 @@ async fn respond(
             name: name.clone(),
             qtype: query.query_type(),
             has_edns: req.edns.is_some(),
+            at: Instant::now(),
         });
         s.rules.get(&name).cloned()
     };
