@@ -76,6 +76,8 @@ pub enum UpstreamFailure {
     Network,
     /// Not sent: the upstream budget (`upstream.max_queries_per_second`) was spent.
     Budget,
+    /// Not sent: the server has gone silent and this was not its probe.
+    Silent,
 }
 
 /// Every metric the server exports.
@@ -85,6 +87,7 @@ pub struct Metrics {
     upstream_timeouts: Counter,
     upstream_errors: Counter,
     upstream_refusals: Counter,
+    upstream_skipped: Counter,
     /// Queries sent to upstream servers (retries and TCP fallbacks included).
     pub upstream_queries: Counter,
     /// The upstream budget in queries per second (0: no limit).
@@ -131,9 +134,11 @@ impl Metrics {
         let upstream_timeouts = upstream.get_or_create(&vec![("kind", "timeout")]).clone();
         let upstream_errors = upstream.get_or_create(&vec![("kind", "network")]).clone();
         let upstream_refusals = upstream.get_or_create(&vec![("kind", "budget")]).clone();
+        let upstream_skipped = upstream.get_or_create(&vec![("kind", "silent")]).clone();
         registry.register(
             "upstream_errors",
-            "Upstream queries that got no usable reply (budget: not sent, the budget was spent)",
+            "Upstream queries that got no usable reply (budget: not sent, the budget was spent; \
+             silent: not sent, the server has not answered for a while and is only probed)",
             upstream,
         );
         let upstream_queries = Counter::default();
@@ -277,6 +282,7 @@ impl Metrics {
             upstream_timeouts,
             upstream_errors,
             upstream_refusals,
+            upstream_skipped,
             upstream_queries,
             upstream_budget,
             prefetches,
@@ -303,6 +309,7 @@ impl Metrics {
             UpstreamFailure::Timeout => self.upstream_timeouts.inc(),
             UpstreamFailure::Network => self.upstream_errors.inc(),
             UpstreamFailure::Budget => self.upstream_refusals.inc(),
+            UpstreamFailure::Silent => self.upstream_skipped.inc(),
         };
     }
 

@@ -484,13 +484,7 @@ impl Handler {
         match result {
             Ok(reply) => self.accept(reply, started),
             Err(e) => {
-                self.metrics.upstream_failed(match e {
-                    UpstreamError::Timeout(_) => UpstreamFailure::Timeout,
-                    UpstreamError::Budget => UpstreamFailure::Budget,
-                    UpstreamError::Io { .. } | UpstreamError::Malformed { .. } => {
-                        UpstreamFailure::Network
-                    }
-                });
+                self.metrics.upstream_failed(failure_kind(&e));
                 debug!(error = %e, "upstream query failed");
                 None
             }
@@ -623,10 +617,8 @@ impl Relayed for RelayJob {
         });
     }
 
-    fn refused(self: Box<Self>) {
-        self.handler
-            .metrics
-            .upstream_failed(UpstreamFailure::Budget);
+    fn failed(self: Box<Self>, error: UpstreamError) {
+        self.handler.metrics.upstream_failed(failure_kind(&error));
         (*self).settle(None);
     }
 }
@@ -645,6 +637,16 @@ impl RelayJob {
         if let Some(client) = client {
             client.send(&handler.reply_to(&pending, landing));
         }
+    }
+}
+
+/// How an upstream failure is counted.
+fn failure_kind(error: &UpstreamError) -> UpstreamFailure {
+    match error {
+        UpstreamError::Timeout(_) => UpstreamFailure::Timeout,
+        UpstreamError::Budget => UpstreamFailure::Budget,
+        UpstreamError::Silent(_) => UpstreamFailure::Silent,
+        UpstreamError::Io { .. } | UpstreamError::Malformed { .. } => UpstreamFailure::Network,
     }
 }
 

@@ -183,6 +183,22 @@ async fn truncated_upstream_reply_is_retried_over_tcp() {
     let seen = up.seen_for("tc.example.test");
     assert_eq!(seen.iter().filter(|s| !s.tcp).count(), 1);
     assert_eq!(seen.iter().filter(|s| s.tcp).count(), 1);
+    // A client over TCP is answered from a task, which retries over TCP the same way.
+    up.rule(
+        "tc-task.example.test",
+        Behaviour::Truncate {
+            ips: ips.clone(),
+            ttl: 60,
+        },
+    );
+    let query = query_msg("tc-task.example.test.", RecordType::A, Some(1232));
+    let reply = tcp(addr, &query).await;
+    assert_eq!(ipv4s(&reply), ips);
+    let seen = up.seen_for("tc-task.example.test");
+    assert_eq!(
+        seen.iter().map(|s| s.tcp).collect::<Vec<_>>(),
+        [false, true]
+    );
 }
 
 #[tokio::test]
@@ -744,4 +760,226 @@ async fn answers_to_different_rd_ad_cd_or_do_flags_are_cached_apart() {
         udp(addr, query).await;
     }
     assert_eq!(up.seen_for("flags.example.test").len(), variants.len());
+}
+
+// --- What counts as the upstream's answer ----------------------------------------------------
+
+#[tokio::test]
+async fn an_answer_from_the_first_server_is_final() {
+    let (first, second) = (TestUpstream::start().await, TestUpstream::start().await);
+    first.rule(
+        "final.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.45")],
+            ttl: 60,
+        },
+    );
+    first.rule(
+        "gone.example.test",
+        Behaviour::NxDomain {
+            soa_ttl: 60,
+            soa_min: 60,
+        },
+    );
+    first.rule(
+        "final-tcp.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.45")],
+            ttl: 60,
+        },
+    );
+    for name in [
+        "final.example.test",
+        "gone.example.test",
+        "final-tcp.example.test",
+    ] {
+        second.rule(
+            name,
+            Behaviour::Answer {
+                ips: vec![ip("192.0.2.46")],
+                ttl: 60,
+            },
+        );
+    }
+    let (_s, addr) = start(config_servers(&[first.addr, second.addr], "")).await;
+    let reply = ask(addr, "final.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.45")]);
+    let nx = ask(addr, "gone.example.test.", RecordType::A).await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    // Over TCP the query is asked from a task (not relayed): the same rule.
+    let query = query_msg("final-tcp.example.test.", RecordType::A, Some(1232));
+    let over_tcp = tcp(addr, &query).await;
+    assert_eq!(ipv4s(&over_tcp), vec![ip("192.0.2.45")]);
+    assert!(
+        second.seen().is_empty(),
+        "NOERROR and NXDOMAIN end the query"
+    );
+}
+
+#[tokio::test]
+async fn datagrams_that_do_not_answer_the_question_are_ignored() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "echo.example.test",
+        Behaviour::EchoFirst {
+            ips: vec![ip("192.0.2.47")],
+        },
+    );
+    up.rule(
+        "empty.example.test",
+        Behaviour::NoQuestionFirst {
+            ips: vec![ip("192.0.2.48")],
+        },
+    );
+    up.rule(
+        "forged-tcp.example.test",
+        Behaviour::TruncateThenForgeFirst {
+            ips: vec![ip("192.0.2.49")],
+            ttl: 60,
+        },
+    );
+    let (_s, addr) = start(config(up.addr, "")).await;
+    // A query sent back (QR clear) is not a reply, and a NOERROR without a question is not an
+    // error that ends the wait: the real answer after each is the one relayed.
+    let echo = ask(addr, "echo.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&echo), vec![ip("192.0.2.47")]);
+    let empty = ask(addr, "empty.example.test.", RecordType::A).await;
+    assert_eq!(empty.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ipv4s(&empty), vec![ip("192.0.2.48")]);
+    // Over TCP too (after truncation), a frame with another ID is not the answer.
+    let tcp = ask(addr, "forged-tcp.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&tcp), vec![ip("192.0.2.49")]);
+    let seen = up.seen_for("forged-tcp.example.test");
+    assert_eq!(
+        seen.iter().map(|s| s.tcp).collect::<Vec<_>>(),
+        [false, true]
+    );
+}
+
+#[tokio::test]
+async fn the_flags_that_change_an_answer_reach_the_upstream() {
+    let up = TestUpstream::start().await;
+    let (_s, addr) = start(config(up.addr, "")).await;
+    for (i, (rd, ad, cd, dnssec_ok)) in [
+        (true, true, false, false),
+        (true, false, true, false),
+        (true, false, false, true),
+        (false, false, false, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("f{i}.example.test.");
+        let mut query = query_msg(&name, RecordType::A, Some(1232));
+        query.metadata.recursion_desired = rd;
+        query.metadata.authentic_data = ad;
+        query.metadata.checking_disabled = cd;
+        if let Some(edns) = query.edns.as_mut() {
+            edns.set_dnssec_ok(dnssec_ok);
+        }
+        udp(addr, &query).await;
+        let seen = up.seen_for(&name);
+        let want = Flags {
+            rd,
+            ad,
+            cd,
+            dnssec_ok,
+        };
+        assert_eq!(
+            seen.iter().map(|s| s.flags).collect::<Vec<_>>(),
+            [want],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_upstream_is_probed_not_flooded_and_heard_again_at_once() {
+    let up = TestUpstream::start().await;
+    let (running, addr) = start(config(up.addr, "[upstream]\ntimeout_ms = 200\n")).await;
+    up.rule(
+        "before.silent.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.90")],
+            ttl: 0,
+        },
+    );
+    ask(addr, "before.silent.test.", RecordType::A).await;
+    // 60 names that get no answer, one asked every 50 ms for 3 s: after 5 are left unanswered
+    // and a quiet second, the server is silent and only one query per 100 ms is sent to it.
+    let mut askers = Vec::new();
+    for i in 0..60 {
+        let name = format!("q{i}.silent.test");
+        up.rule(&name, Behaviour::Silent);
+        askers.push(tokio::spawn(async move {
+            ask(addr, &format!("{name}."), RecordType::A).await
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for asker in askers {
+        let reply = asker.await.unwrap();
+        assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    }
+    let sent = up.seen().len() - 1;
+    // About 20 in the first second, then about 10 a second: 40 or so, never all 60.
+    assert!(sent <= 45, "{sent} of 60 sent to a silent server");
+    let metrics = running.metrics().render();
+    let skipped = process::metric(
+        &metrics,
+        "bedrock_link_upstream_errors_total{kind=\"silent\"}",
+    );
+    assert_eq!(skipped as usize, 60 - sent, "{metrics}");
+
+    // It answers again: within a probe or two, so are the queries.
+    up.rule(
+        "after.silent.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.91")],
+            ttl: 0,
+        },
+    );
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let reply = ask(addr, "after.silent.test.", RecordType::A).await;
+        if reply.metadata.response_code == ResponseCode::NoError {
+            assert_eq!(ipv4s(&reply), vec![ip("192.0.2.91")]);
+            break;
+        }
+        assert!(tries < 10, "still skipped after {tries} tries");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reply = ask(addr, "before.silent.test.", RecordType::A).await;
+    assert_eq!(
+        ipv4s(&reply),
+        vec![ip("192.0.2.90")],
+        "heard again: no more skipping"
+    );
+}
+
+#[tokio::test]
+async fn every_server_gets_its_share_of_what_is_left_of_the_timeout() {
+    let servers = [
+        TestUpstream::start().await,
+        TestUpstream::start().await,
+        TestUpstream::start().await,
+    ];
+    servers[0].rule("share.example.test", Behaviour::Silent);
+    servers[1].rule("share.example.test", Behaviour::Silent);
+    servers[2].rule(
+        "share.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.92")],
+            ttl: 60,
+        },
+    );
+    // 1.5 s for three: 0.5 s each. The third answers at once, at about 1 s.
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let extra = "[upstream]\ntimeout_ms = 1500\n";
+    let (_s, addr) = start(config_servers(&addrs, extra)).await;
+    let reply = ask(addr, "share.example.test.", RecordType::A).await;
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.92")]);
+    for server in &servers {
+        assert_eq!(server.seen_for("share.example.test").len(), 1);
+    }
 }

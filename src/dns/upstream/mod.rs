@@ -14,10 +14,12 @@
 //! query become a task, carrying on with [`Upstreams::query_from`] where it stands.
 //!
 //! Every datagram and TCP query sent is first taken from the [`budget`]; a query that finds
-//! it spent ends at once with [`UpstreamError::Budget`].
+//! it spent ends at once with [`UpstreamError::Budget`]. A server that has gone [`silence`]
+//! is skipped at once, but for one probe every 100 ms.
 
 pub mod budget;
 pub mod pool;
+pub mod silence;
 
 use std::io;
 use std::net::SocketAddr;
@@ -55,6 +57,8 @@ pub enum UpstreamError {
     },
     #[error("not sent: upstream.max_queries_per_second is spent for this second")]
     Budget,
+    #[error("upstream {0}: skipped, it has not answered for a while (probed every 100 ms)")]
+    Silent(SocketAddr),
 }
 
 /// What to ask: the client's question (its bytes keep its case) and the flags to pass on.
@@ -191,8 +195,9 @@ pub trait Relayed: Send + 'static {
     /// No usable reply from the first server (silence, an error reply, a truncated or
     /// malformed one, a socket error): carry on from `progress` ([`Upstreams::query_from`]).
     fn unsettled(self: Box<Self>, progress: Progress);
-    /// Not sent at all: the budget was spent.
-    fn refused(self: Box<Self>);
+    /// Not sent at all: the budget was spent ([`UpstreamError::Budget`]), or the only server
+    /// is silent ([`UpstreamError::Silent`]).
+    fn failed(self: Box<Self>, error: UpstreamError);
 }
 
 /// Where a query stands among the servers, for [`Upstreams::query_from`] to carry on.
@@ -262,10 +267,6 @@ impl Upstreams {
             .take(question.priority, std::time::Instant::now())
     }
 
-    pub fn servers(&self) -> &[SocketAddr] {
-        &self.servers
-    }
-
     /// Asks the servers in order until one answers, within the configured timeout overall.
     /// An error reply from every server that replied at all: the last one, as it came.
     pub async fn query(&self, question: &UpstreamQuery<'_>) -> Result<Reply, UpstreamError> {
@@ -291,11 +292,16 @@ impl Upstreams {
             // Each server gets an equal share of the time that is left.
             let left = deadline.saturating_duration_since(Instant::now());
             let share = left / (self.servers.len() - i) as u32;
+            let retry_over_tcp = tcp_first && i == next;
+            if !retry_over_tcp && !self.pools[i].silence().may_send(std::time::Instant::now()) {
+                last_error = Some(UpstreamError::Silent(server));
+                continue;
+            }
             if !self.take(question) {
                 last_error = Some(UpstreamError::Budget);
                 break;
             }
-            let received = if tcp_first && i == next {
+            let received = if retry_over_tcp {
                 let ask = async {
                     let received = ask_tcp(server, question).await;
                     received.map_err(|source| UpstreamError::Io { server, source })
@@ -315,8 +321,13 @@ impl Upstreams {
                     last_error = Some(e);
                     continue;
                 }
-                Err(_) => continue,
+                Err(_) => {
+                    self.pools[i].silence().unanswered();
+                    continue;
+                }
             };
+            // UDP replies are seen by the pool; this is for TCP.
+            self.pools[i].silence().replied(std::time::Instant::now());
             match Reply::walk(received, server) {
                 Ok(reply) if !reply.is_error() => return Ok(reply),
                 Ok(reply) => error_reply = Some(reply),
@@ -334,8 +345,18 @@ impl Upstreams {
         let Some(first) = self.pools.first() else {
             return job.unsettled(Progress::start(overall));
         };
+        if !first.silence().may_send(now) {
+            let silent = UpstreamError::Silent(self.servers[0]);
+            if self.servers.len() == 1 {
+                return job.failed(silent);
+            }
+            return job.unsettled(Progress {
+                last_error: Some(silent),
+                ..Progress::after_first(overall)
+            });
+        }
         if !self.budget.take(job.question().priority, now) {
-            return job.refused();
+            return job.failed(UpstreamError::Budget);
         }
         let first_share = now + self.timeout / self.servers.len() as u32;
         first.relay(job, first_share, overall);

@@ -33,6 +33,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use super::silence::Silence;
 use super::{
     Match, Progress, Received, Relayed, Reply, UpstreamError, UpstreamQuery,
     error_without_question, matches,
@@ -84,6 +85,8 @@ struct Shared {
     deadlines: Mutex<BTreeMap<(Instant, u64), (Token, u16)>>,
     next_seq: AtomicU64,
     closed: AtomicBool,
+    /// Whether the server has gone silent (see [`Silence`]).
+    silence: Silence,
 }
 
 /// The receiver thread's handles: where sockets are registered, and how to wake it.
@@ -155,8 +158,14 @@ impl UdpPool {
                 deadlines: Mutex::default(),
                 next_seq: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
+                silence: Silence::default(),
             }),
         }
+    }
+
+    /// The server's replies and unanswered queries.
+    pub fn silence(&self) -> &Silence {
+        &self.shared.silence
     }
 
     /// One UDP exchange from a task; `Ok(None)` when the reply did not fit the buffer.
@@ -422,6 +431,7 @@ impl Shared {
             (waiting.by_id.remove(&id).expect("looked up above"), matched)
         };
         self.closed_if_drained(channel);
+        self.silence.replied(Instant::now());
         match waiter {
             Waiter::Task { deliver, .. } => {
                 let delivery = match matched {
@@ -532,6 +542,7 @@ impl Shared {
             let Some(channel) = channel else { continue };
             if let Some(Waiter::Relay(Relay { job, overall, .. })) = channel.take(id, Some(seq)) {
                 self.closed_if_drained(&channel);
+                self.silence.unanswered();
                 job.unsettled(Progress::after_first(overall));
             }
         }
@@ -692,8 +703,8 @@ mod tests {
         fn unsettled(self: Box<Self>, progress: Progress) {
             let _ = self.done.send(Err(progress.next));
         }
-        fn refused(self: Box<Self>) {
-            unreachable!("a pool takes nothing from the budget");
+        fn failed(self: Box<Self>, _: UpstreamError) {
+            unreachable!("a pool neither skips a server nor takes from the budget");
         }
     }
 

@@ -109,6 +109,21 @@ pub enum Behaviour {
         ip: Ipv4Addr,
         ttl: u32,
     },
+    /// First the query sent back with QR clear (right ID, right question, an answer saying
+    /// 6.6.6.6), then the real answer.
+    EchoFirst {
+        ips: Vec<Ipv4Addr>,
+    },
+    /// First a NOERROR reply with the right ID and no question, then the real answer.
+    NoQuestionFirst {
+        ips: Vec<Ipv4Addr>,
+    },
+    /// Over UDP: TC set and no records. Over TCP: as [`Behaviour::ForgeFirst`] (a frame with
+    /// the wrong ID and the right question, one for another question, then the answer).
+    TruncateThenForgeFirst {
+        ips: Vec<Ipv4Addr>,
+        ttl: u32,
+    },
 }
 
 /// A query the test upstream received.
@@ -120,8 +135,19 @@ pub struct Seen {
     pub name: String,
     pub qtype: RecordType,
     pub has_edns: bool,
+    /// The flags it came with: RD, AD, CD, and DO (in its OPT).
+    pub flags: Flags,
     /// When it arrived.
     pub at: Instant,
+}
+
+/// The flags of a query that change its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags {
+    pub rd: bool,
+    pub ad: bool,
+    pub cd: bool,
+    pub dnssec_ok: bool,
 }
 
 #[derive(Default)]
@@ -260,6 +286,12 @@ async fn respond(
             name: name.clone(),
             qtype: query.query_type(),
             has_edns: req.edns.is_some(),
+            flags: Flags {
+                rd: req.metadata.recursion_desired,
+                ad: req.metadata.authentic_data,
+                cd: req.metadata.checking_disabled,
+                dnssec_ok: req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+            },
             at: Instant::now(),
         });
         s.rules.get(&name).cloned()
@@ -452,7 +484,22 @@ async fn respond(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             answer(&mut reply, &ips, ttl);
         }
-        Behaviour::ForgeFirst { ips, ttl } => {
+        Behaviour::EchoFirst { ips } => {
+            let mut echo = reply.clone();
+            answer(&mut echo, &[Ipv4Addr::new(6, 6, 6, 6)], 3600);
+            let mut echo = echo.to_vec().unwrap();
+            echo[2] &= 0x7f; // QR clear: a query, not a response
+            answer(&mut reply, &ips, 60);
+            return vec![echo, reply.to_vec().unwrap()];
+        }
+        Behaviour::NoQuestionFirst { ips } => {
+            let id = req.metadata.id.to_be_bytes();
+            let empty = vec![id[0], id[1], 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0];
+            answer(&mut reply, &ips, 60);
+            return vec![empty, reply.to_vec().unwrap()];
+        }
+        Behaviour::TruncateThenForgeFirst { .. } if !tcp => reply.metadata.truncation = true,
+        Behaviour::ForgeFirst { ips, ttl } | Behaviour::TruncateThenForgeFirst { ips, ttl } => {
             let mut wrong_id = reply.clone();
             wrong_id.metadata.id = req.metadata.id.wrapping_add(1);
             answer(&mut wrong_id, &[Ipv4Addr::new(6, 6, 6, 6)], 3600);
