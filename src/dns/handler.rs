@@ -107,6 +107,34 @@ pub struct Pending {
     _slot: InflightSlot,
 }
 
+impl Pending {
+    /// A client's miss.
+    fn new(
+        state: Arc<State>,
+        request: Request,
+        qname_wire: &[u8],
+        key: cache::Key,
+        transport: Transport,
+        slot: InflightSlot,
+    ) -> Box<Self> {
+        Box::new(Self {
+            state,
+            request,
+            qname_wire: qname_wire.to_vec(),
+            key,
+            transport,
+            priority: Priority::Client,
+            _slot: slot,
+        })
+    }
+
+    /// The same question, as a prefetch.
+    fn prefetch(mut self: Box<Self>) -> Box<Self> {
+        self.priority = Priority::Prefetch;
+        self
+    }
+}
+
 /// One of the bounded places for queries waiting on an upstream; freed on drop.
 #[derive(Debug)]
 struct InflightSlot(Arc<AtomicUsize>);
@@ -281,16 +309,9 @@ impl Handler {
                 let Some(slot) = self.take_slot(state.config.max_inflight) else {
                     return Step::Reply(reply);
                 };
-                let pending = Pending {
-                    state: arc_swap::Guard::into_inner(state),
-                    qname_wire: qname_wire.to_vec(),
-                    request: req,
-                    key,
-                    transport,
-                    priority: Priority::Prefetch,
-                    _slot: slot,
-                };
-                return Step::Refresh(reply, Box::new(pending));
+                let state = arc_swap::Guard::into_inner(state);
+                let pending = Pending::new(state, req, qname_wire, key, transport, slot);
+                return Step::Refresh(reply, pending.prefetch());
             }
             Some(Hit::Held(answer)) => {
                 self.metrics.count(Outcome::Stale);
@@ -305,15 +326,8 @@ impl Handler {
             let reply = self.stale_or_servfail(&key, &req, qname_wire, &state, transport);
             return Step::Reply(reply);
         };
-        Step::Forward(Box::new(Pending {
-            state: arc_swap::Guard::into_inner(state),
-            qname_wire: qname_wire.to_vec(),
-            request: req,
-            key,
-            transport,
-            priority: Priority::Client,
-            _slot: slot,
-        }))
+        let state = arc_swap::Guard::into_inner(state);
+        Step::Forward(Pending::new(state, req, qname_wire, key, transport, slot))
     }
 
     /// Sends a UDP query `begin` could not answer upstream, from the calling thread, unless its
