@@ -290,6 +290,35 @@ async fn past_the_tcp_limit_the_longest_idle_connection_makes_room() {
 }
 
 #[tokio::test]
+async fn a_connection_busy_answering_is_not_closed_to_make_room() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "slow.example.test",
+        Behaviour::Delay {
+            ms: 600,
+            ips: vec![ip("192.0.2.93")],
+            ttl: 60,
+        },
+    );
+    let extra = format!("[dns]\nmax_tcp_connections = 1\ntcp_idle_timeout = \"30s\"\n{ONE}");
+    let (_s, addr) = start(config(up.addr, &extra)).await;
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    let waiting = tokio::spawn(async move { ask_on(&mut busy, "slow.example.test.").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The only connection is answering: the newcomer is closed, not it.
+    let mut newcomer = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        ask_on(&mut newcomer, NAME).await.is_none(),
+        "the newcomer is closed"
+    );
+    let answer = waiting
+        .await
+        .unwrap()
+        .expect("the busy connection gets its answer");
+    assert_eq!(ipv4s(&answer), vec![ip("192.0.2.93")]);
+}
+
+#[tokio::test]
 async fn a_forwarding_flood_is_bounded_and_overrides_keep_answering() {
     let up = TestUpstream::start().await;
     const FLOOD: usize = 60;

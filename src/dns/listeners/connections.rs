@@ -75,15 +75,6 @@ impl Connections {
         })
     }
 
-    /// Number of open connections.
-    pub fn len(&self) -> usize {
-        lock(&self.open).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
     }
@@ -111,6 +102,12 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Connections {
+        fn len(&self) -> usize {
+            lock(&self.open).len()
+        }
+    }
 
     #[test]
     fn the_longest_idle_connection_makes_room_and_busy_ones_are_kept() {
