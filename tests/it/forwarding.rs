@@ -810,6 +810,12 @@ async fn an_answer_from_the_first_server_is_final() {
     let query = query_msg("final-tcp.example.test.", RecordType::A, Some(1232));
     let over_tcp = tcp(addr, &query).await;
     assert_eq!(ipv4s(&over_tcp), vec![ip("192.0.2.45")]);
+    let asked = first.seen_for("final-tcp.example.test");
+    assert_eq!(
+        asked.iter().map(|s| s.tcp).collect::<Vec<_>>(),
+        [false],
+        "asked over UDP"
+    );
     assert!(
         second.seen().is_empty(),
         "NOERROR and NXDOMAIN end the query"
@@ -981,5 +987,29 @@ async fn every_server_gets_its_share_of_what_is_left_of_the_timeout() {
     assert_eq!(ipv4s(&reply), vec![ip("192.0.2.92")]);
     for server in &servers {
         assert_eq!(server.seen_for("share.example.test").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_silent_first_server_hands_on_at_its_deadline_even_when_nothing_else_happens() {
+    let (first, second) = (TestUpstream::start().await, TestUpstream::start().await);
+    // 300 ms for two: the first has 150 ms, well under the second the upstream receiver may
+    // sleep when it has nothing to do; it must wake for this deadline.
+    let extra = "[upstream]\ntimeout_ms = 300\n";
+    let (_s, addr) = start(config_servers(&[first.addr, second.addr], extra)).await;
+    for i in 0..4 {
+        let name = format!("idle{i}.example.test");
+        first.rule(&name, Behaviour::Silent);
+        second.rule(
+            &name,
+            Behaviour::Answer {
+                ips: vec![ip("192.0.2.94")],
+                ttl: 60,
+            },
+        );
+        let reply = ask(addr, &format!("{name}."), RecordType::A).await;
+        assert_eq!(ipv4s(&reply), vec![ip("192.0.2.94")], "{name}");
+        // Long enough for the receiver to go back to its idle sleep.
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
 }
