@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::process::*;
 use crate::support::*;
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 fn run(args: &[&str]) -> Output {
@@ -388,4 +389,37 @@ fn config_check_reads_the_configuration_dns_serve_would() {
 
     // Neither: a usage error.
     assert_eq!(check(&["config", "check"], None).status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_leave_no_upstream_receiver_threads_behind() {
+    let up = TestUpstream::start().await;
+    let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let file = |timeout: u32| {
+        format!(
+            "[dns]\nlisten = [\"{dns}\"]\n[upstream]\nservers = [\"{}\"]\ntimeout_ms = {timeout}\n",
+            up.addr
+        )
+    };
+    let dir = temp_dir("reload-threads");
+    let path = write(&dir, "bedrock-link.toml", &file(1000));
+    let mut d = Daemon::start(&["dns", "serve", "--config", path.to_str().unwrap()]);
+    d.wait_for("bedrock-link serving");
+    // A forwarded query starts the upstream server's receiver thread.
+    let ask_new = |i: u32| async move {
+        let reply = ask(dns, &format!("r{i}.reload.test."), RecordType::A).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    };
+    ask_new(0).await;
+    let before = d.threads();
+    // Each reload makes new upstream pools, and a query starts their receiver; the old pools
+    // are dropped, and their receivers end.
+    for i in 1..=5 {
+        std::fs::write(&path, file(1000 + i)).unwrap();
+        d.signal("HUP");
+        d.wait_for("configuration reloaded");
+        ask_new(i).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(d.threads(), before, "threads after 5 reloads");
 }
