@@ -241,6 +241,12 @@ async fn upstream_queries_use_random_ids_and_rotating_ports() {
         "only {} source ports for {total} queries",
         per_port.len()
     );
+    // And a socket carries its budget before it is replaced, not one query each.
+    assert!(
+        per_port.len() <= total / SOCKET_BUDGET as usize + 2 * POOL_SIZE,
+        "{} source ports for {total} queries",
+        per_port.len()
+    );
     let mut ports: Vec<u16> = per_port.into_keys().collect();
     ports.sort_unstable();
     let consecutive = ports.windows(2).filter(|w| w[1] == w[0] + 1).count();
