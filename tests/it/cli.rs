@@ -423,3 +423,38 @@ async fn reloads_leave_no_upstream_receiver_threads_behind() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(d.threads(), before, "threads after 5 reloads");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retired_upstream_sockets_are_closed() {
+    use bedrock_link::dns::upstream::pool::{POOL_SIZE, SOCKET_BUDGET};
+    let up = TestUpstream::start().await;
+    let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let text = format!(
+        "[dns]\nlisten = [\"{dns}\"]\n[upstream]\nservers = [\"{}\"]\nmax_queries_per_second = 0\n",
+        up.addr
+    );
+    let dir = temp_dir("retired-sockets");
+    let path = write(&dir, "bedrock-link.toml", &text);
+    let mut d = Daemon::start(&["dns", "serve", "--config", path.to_str().unwrap()]);
+    d.wait_for("bedrock-link serving");
+    let mut asked = 0;
+    let mut ask_next = async || {
+        asked += 1;
+        let reply = ask(dns, &format!("s{asked}.sockets.test."), RecordType::A).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    };
+    // Every pooled socket opened.
+    for _ in 0..POOL_SIZE {
+        ask_next().await;
+    }
+    let before = d.open_files();
+    // Each socket replaced twice over: the old ones closed once their queries ended.
+    for _ in 0..2 * POOL_SIZE * SOCKET_BUDGET as usize {
+        ask_next().await;
+    }
+    assert_eq!(
+        d.open_files(),
+        before,
+        "files open after every socket was replaced"
+    );
+}

@@ -1019,3 +1019,20 @@ async fn a_silent_first_server_hands_on_at_its_deadline_even_when_nothing_else_h
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 }
+
+#[tokio::test]
+async fn an_upstream_port_that_refuses_is_a_network_error_not_a_timeout() {
+    // Nothing listens there: the kernel's "port unreachable" ends the query at once.
+    let closed: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (running, addr) = start(config(closed, "[upstream]\ntimeout_ms = 2000\n")).await;
+    let reply = ask(addr, "refused.example.test.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let metrics = running.metrics().render();
+    let kind = |k: &str| {
+        process::metric(
+            &metrics,
+            &format!("bedrock_link_upstream_errors_total{{kind=\"{k}\"}}"),
+        )
+    };
+    assert_eq!((kind("network"), kind("timeout")), (1.0, 0.0), "{metrics}");
+}

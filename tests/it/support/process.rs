@@ -118,6 +118,13 @@ impl Daemon {
         );
     }
 
+    /// How many files (sockets included) the process holds open now.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
     /// How many threads the process runs now.
     pub fn threads(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
