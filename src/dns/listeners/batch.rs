@@ -134,3 +134,72 @@ impl Sender {
         self.dsts.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    // A reply the kernel refuses (larger than any datagram) is skipped, and the replies
+    // after it in the same batch still go out, in order.
+    #[test]
+    fn a_refused_reply_is_skipped_and_the_rest_of_the_batch_is_sent() {
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dst = client.local_addr().unwrap();
+        // A full batch: the second and the last are refused.
+        let mut sender = Sender::default();
+        let refused = |i: usize| i == 1 || i == BATCH - 1;
+        for i in 0..BATCH {
+            let reply = if refused(i) {
+                vec![0; 70_000]
+            } else {
+                vec![i as u8]
+            };
+            sender.push(&server, reply, dst);
+        }
+        sender.flush(&server);
+        let mut buf = [0u8; 64];
+        let got: Vec<u8> = (0..BATCH - 2)
+            .map(|_| {
+                client.recv(&mut buf).unwrap();
+                buf[0]
+            })
+            .collect();
+        let want: Vec<u8> = (0..BATCH)
+            .filter(|&i| !refused(i))
+            .map(|i| i as u8)
+            .collect();
+        assert_eq!(got, want);
+        assert!(sender.replies.is_empty() && sender.dsts.is_empty());
+    }
+
+    // More replies than one call sends: a full queue is sent before the next is queued.
+    #[test]
+    fn more_replies_than_a_batch_all_arrive() {
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dst = client.local_addr().unwrap();
+        let mut sender = Sender::default();
+        for i in 0..BATCH * 2 + 3 {
+            sender.push(&server, vec![i as u8], dst);
+            assert!(sender.replies.len() <= BATCH);
+        }
+        sender.flush(&server);
+        let mut buf = [0u8; 8];
+        let got: Vec<u8> = (0..BATCH * 2 + 3)
+            .map(|_| {
+                client.recv(&mut buf).unwrap();
+                buf[0]
+            })
+            .collect();
+        assert_eq!(got, (0..BATCH as u8 * 2 + 3).collect::<Vec<_>>());
+    }
+}
