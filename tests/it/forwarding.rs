@@ -587,6 +587,21 @@ async fn servfail_and_refused_pass_the_query_to_the_next_server() {
     let both = ask(addr, "c.example.test.", RecordType::A).await;
     assert_eq!(both.metadata.response_code, ResponseCode::ServFail);
     assert_eq!(second.seen_for("c.example.test").len(), 1);
+    // A client over TCP is answered from a task: the same rule.
+    first.rule("d.example.test", Behaviour::ServFail);
+    second.rule(
+        "d.example.test",
+        Behaviour::Answer {
+            ips: vec![ip("192.0.2.42")],
+            ttl: 60,
+        },
+    );
+    let reply = tcp(
+        addr,
+        &query_msg("d.example.test.", RecordType::A, Some(1232)),
+    )
+    .await;
+    assert_eq!(ipv4s(&reply), vec![ip("192.0.2.42")]);
 }
 
 #[tokio::test]
