@@ -319,6 +319,42 @@ async fn a_connection_busy_answering_is_not_closed_to_make_room() {
 }
 
 #[tokio::test]
+async fn a_connection_closed_while_busy_frees_its_place() {
+    let up = TestUpstream::start().await;
+    up.rule(
+        "slow.example.test",
+        Behaviour::Delay {
+            ms: 300,
+            ips: vec![ip("192.0.2.95")],
+            ttl: 60,
+        },
+    );
+    let extra = format!("[dns]\nmax_tcp_connections = 1\ntcp_idle_timeout = \"30s\"\n{ONE}");
+    let (_s, addr) = start(config(up.addr, &extra)).await;
+    // The only place is taken by a connection that asks, then goes away before its answer.
+    let mut gone = TcpStream::connect(addr).await.unwrap();
+    let msg = query_msg("slow.example.test.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&msg);
+    gone.write_all(&framed).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Reset, not closed: writing the answer then fails, with the connection still busy.
+    socket2::SockRef::from(&gone)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(gone);
+    // Once its answer could not be written, the place is free again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut next = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        ask_on(&mut next, NAME).await.is_some(),
+        "the place was freed"
+    );
+}
+
+#[tokio::test]
 async fn a_forwarding_flood_is_bounded_and_overrides_keep_answering() {
     let up = TestUpstream::start().await;
     const FLOOD: usize = 60;
