@@ -613,10 +613,19 @@ async fn a_reply_with_opt_outside_the_additional_section_is_not_relayed() {
             ips: vec![ip("192.0.2.43")],
         },
     );
-    let (_one, alone) = start(config(first.addr, "")).await;
+    let (one, alone) = start(config(first.addr, "")).await;
     // The only server's reply is malformed: SERVFAIL, well-formed (`ask` decodes it).
     let reply = ask(alone, "opt.example.test.", RecordType::A).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    // A malformed reply is an error of the server's, not a timeout.
+    let metrics = one.metrics().render();
+    let kind = |k: &str| {
+        process::metric(
+            &metrics,
+            &format!("bedrock_link_upstream_errors_total{{kind=\"{k}\"}}"),
+        )
+    };
+    assert_eq!((kind("network"), kind("timeout")), (1.0, 0.0), "{metrics}");
     // With a second server, its answer.
     second.rule(
         "opt.example.test",
