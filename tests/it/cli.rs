@@ -457,4 +457,34 @@ async fn retired_upstream_sockets_are_closed() {
         before,
         "files open after every socket was replaced"
     );
+    // And again with 16 queries at a time, each answered after 20 ms: sockets are replaced
+    // while queries still wait on them, and close when the last of those ends.
+    let total = 2 * POOL_SIZE * SOCKET_BUDGET as usize;
+    for i in 0..total {
+        up.rule(
+            &format!("c{i}.sockets.test"),
+            Behaviour::Delay {
+                ms: 20,
+                ips: vec![ip("192.0.2.96")],
+                ttl: 0,
+            },
+        );
+    }
+    for wave in 0..total / 16 {
+        let askers: Vec<_> = (0..16)
+            .map(|j| {
+                let name = format!("c{}.sockets.test.", wave * 16 + j);
+                tokio::spawn(async move { ask(dns, &name, RecordType::A).await })
+            })
+            .collect();
+        for asker in askers {
+            assert_eq!(ipv4s(&asker.await.unwrap()), vec![ip("192.0.2.96")]);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        d.open_files(),
+        before,
+        "files open after replacing sockets under load"
+    );
 }
