@@ -687,6 +687,33 @@ mod tests {
         assert!(open <= POOL_SIZE, "{open} sockets still open");
     }
 
+    // A task's query that gives up (its future dropped at a timeout) leaves its socket: with
+    // a budget of one query per socket, every socket it used is retired, and each closes once
+    // its abandoned query is forgotten.
+    #[tokio::test]
+    async fn a_task_query_dropped_at_its_timeout_leaves_its_socket() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let pool = UdpPool::with_budget(silent.local_addr().unwrap(), 1);
+        for i in 0..12 {
+            let name = name_wire(&format!("gone{i}.example"));
+            let question = UpstreamQuery::a(&name);
+            let wait = Duration::from_millis(20);
+            assert!(
+                tokio::time::timeout(wait, pool.exchange(&question))
+                    .await
+                    .is_err()
+            );
+        }
+        let open = lock(&pool.shared.channels).len();
+        assert!(open <= POOL_SIZE, "{open} sockets still open");
+        for channel in lock(&pool.shared.channels).values() {
+            assert!(
+                lock(&channel.waiting).by_id.is_empty(),
+                "a query left waiting"
+            );
+        }
+    }
+
     /// A relayed query that reports how it was settled.
     struct Probe {
         name: Vec<u8>,
