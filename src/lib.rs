@@ -13,7 +13,7 @@
 //! | [`discovery`] | EC2 discovery per `[[source]]`: what a pass found ([`discovery::snapshot`]), a source between passes ([`discovery::status`], a [`zone::publisher::Feed`]), errors; the refresh loop, the EC2 calls and the AWS client's own DNS (feature `aws`) |
 //! | [`zone`] | our names: the immutable [`zone::table::RecordTable`] and its PHZ-equivalent lookup, the [`zone::scope`] sources claim, the single writer that publishes the table ([`zone::publisher::TablePublisher`]) |
 //! | [`health`] | TCP probes of the endpoints' addresses, bounded by one [`health::Prober`]; the table leaves out those that are down |
-//! | [`dns`] | the query path: [`dns::listeners`], [`dns::handler`] (answers only), [`dns::coalesce`], [`dns::request`], [`dns::response`], [`dns::wire`], [`dns::framing`], [`dns::cache`], [`dns::upstream`], [`dns::ratelimit`] |
+//! | [`dns`] | the query path: [`dns::listeners`], [`dns::handler`] (answers only), [`dns::coalesce`], [`dns::request`], [`dns::response`], [`dns::wire`], [`dns::framing`], [`dns::cache`] (and its stale answers), [`dns::upstream`] (its [`dns::upstream::pool`] of sockets, [`dns::upstream::budget`] of queries per second, and [`dns::upstream::silence`] of a server that stopped answering), [`dns::ratelimit`] |
 //! | [`serve`] | the daemon: owns the zone's writer, the answer cache and the metrics; start, SIGHUP reload, SIGTERM drain; [`serve::admin`] (`/healthz`, `/readyz`, `/metrics`) |
 //! | [`cli`] | command line (feature `aws`, as the binary): [`cli::args`], one file per command, output, logging, exit codes |
 //! | [`metrics`] | Prometheus counters and histograms, shared by the rest |
