@@ -46,7 +46,8 @@ fuzz_target!(|data: &[u8]| {
     let client: SocketAddr = ([127, 0, 0, 1], 5353).into();
     for transport in [Transport::Udp, Transport::Tcp] {
         match handler.begin(data, client, transport) {
-            Step::Reply(reply) => {
+            // A reply, or a cache hit's reply and its refresh (forgotten here).
+            Step::Reply(reply) | Step::Refresh(reply, _) => {
                 assert!(reply.len() >= 12, "reply shorter than a header");
                 assert_eq!(reply[..2], data[..2], "reply ID differs from the query's");
                 assert!(reply[2] & 0x80 != 0, "reply without QR");
