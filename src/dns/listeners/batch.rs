@@ -141,16 +141,33 @@ mod tests {
 
     use super::*;
 
-    // A reply the kernel refuses (larger than any datagram) is skipped, and the replies
-    // after it in the same batch still go out, in order.
-    #[test]
-    fn a_refused_reply_is_skipped_and_the_rest_of_the_batch_is_sent() {
+    /// A client socket (reading with a timeout), a server socket, and the client's address.
+    fn sockets() -> (UdpSocket, UdpSocket, SocketAddr) {
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         let dst = client.local_addr().unwrap();
+        (client, server, dst)
+    }
+
+    /// The first byte of each of the next `n` datagrams.
+    fn first_bytes(client: &UdpSocket, n: usize) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        (0..n)
+            .map(|_| {
+                client.recv(&mut buf).unwrap();
+                buf[0]
+            })
+            .collect()
+    }
+
+    // A reply the kernel refuses (larger than any datagram) is skipped, and the replies
+    // after it in the same batch still go out, in order.
+    #[test]
+    fn a_refused_reply_is_skipped_and_the_rest_of_the_batch_is_sent() {
+        let (client, server, dst) = sockets();
         // A full batch: the second and the last are refused.
         let mut sender = Sender::default();
         let refused = |i: usize| i == 1 || i == BATCH - 1;
@@ -163,13 +180,7 @@ mod tests {
             sender.push(&server, reply, dst);
         }
         sender.flush(&server);
-        let mut buf = [0u8; 64];
-        let got: Vec<u8> = (0..BATCH - 2)
-            .map(|_| {
-                client.recv(&mut buf).unwrap();
-                buf[0]
-            })
-            .collect();
+        let got = first_bytes(&client, BATCH - 2);
         let want: Vec<u8> = (0..BATCH)
             .filter(|&i| !refused(i))
             .map(|i| i as u8)
@@ -181,25 +192,14 @@ mod tests {
     // More replies than one call sends: a full queue is sent before the next is queued.
     #[test]
     fn more_replies_than_a_batch_all_arrive() {
-        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let dst = client.local_addr().unwrap();
+        let (client, server, dst) = sockets();
         let mut sender = Sender::default();
         for i in 0..BATCH * 2 + 3 {
             sender.push(&server, vec![i as u8], dst);
             assert!(sender.replies.len() <= BATCH);
         }
         sender.flush(&server);
-        let mut buf = [0u8; 8];
-        let got: Vec<u8> = (0..BATCH * 2 + 3)
-            .map(|_| {
-                client.recv(&mut buf).unwrap();
-                buf[0]
-            })
-            .collect();
+        let got = first_bytes(&client, BATCH * 2 + 3);
         assert_eq!(got, (0..BATCH as u8 * 2 + 3).collect::<Vec<_>>());
     }
 }
