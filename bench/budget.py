@@ -44,6 +44,9 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(__file__))
+import compare  # noqa: E402  (waiting for a server to answer, as the other benchmarks do)
+
 APP_NS, DNS_NS = "blb-app", "blb-dns"
 RESOLVER = "10.53.0.2"
 NAMES = 20_000
@@ -159,23 +162,6 @@ def query(name, qid):
     for label in name.split("."):
         q += bytes([len(label)]) + label.encode()
     return q + b"\x00\x00\x01\x00\x01"
-
-
-def wait_answering(port, name, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(0.5)
-        try:
-            s.sendto(query(name, 7), ("127.0.0.1", port))
-            if s.recvfrom(4096)[0][3] & 0x0F in (0, 3):
-                return
-        except OSError:
-            pass
-        finally:
-            s.close()
-        time.sleep(0.2)
-    raise SystemExit(f"nothing answers on port {port}")
 
 
 def workload(seconds, rate, seed):
@@ -340,7 +326,7 @@ def main():
             proc = subprocess.Popen(servers[name], stdout=log, stderr=log)
             procs.append(proc)
             try:
-                wait_answering(PORTS[name], "n0.zone.bench")
+                compare.wait_answering(PORTS[name], "n0.zone.bench")
                 time.sleep(2)  # dnsdist marks its backend up after a health check
                 # The probe's own query and answer are the only state it starts with.
                 stamps = os.path.join(work, f"{name}.stamps.json")
