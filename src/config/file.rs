@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub admin: Option<AdminSection>,
     #[serde(default)]
     pub health: HealthSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 /// `[dns]`: the listening side.
@@ -207,6 +209,44 @@ impl Default for HealthSection {
             max_in_flight: unplaced(d.max_in_flight),
         }
     }
+}
+
+/// `[metrics]`: figures written where a platform collects them without an agent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Write CloudWatch Embedded Metric Format lines to stdout.
+    #[serde(default)]
+    pub emf: bool,
+    /// The figures of one interval per line (and the last, partial one at shutdown).
+    #[serde(default = "default_emf_interval", with = "humantime_serde")]
+    pub emf_interval: Duration,
+    #[serde(default = "default_emf_namespace")]
+    pub emf_namespace: Spanned<String>,
+    /// The `Service` dimension: one name for every task of a deployment.
+    #[serde(default = "default_emf_service")]
+    pub emf_service: Spanned<String>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            emf: false,
+            emf_interval: default_emf_interval(),
+            emf_namespace: default_emf_namespace(),
+            emf_service: default_emf_service(),
+        }
+    }
+}
+
+fn default_emf_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_emf_namespace() -> Spanned<String> {
+    unplaced("BedrockLink".to_string())
+}
+fn default_emf_service() -> Spanned<String> {
+    unplaced("bedrock-link".to_string())
 }
 
 /// `[admin]`: the HTTP health and metrics listener.

@@ -123,6 +123,18 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub admin_listen: Option<SocketAddr>,
     pub health: HealthSettings,
+    /// CloudWatch Embedded Metric Format on stdout (`[metrics] emf`); `None`: off.
+    pub emf: Option<EmfSettings>,
+}
+
+/// Where and how often the EMF lines go (`[metrics]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmfSettings {
+    pub interval: Duration,
+    /// The CloudWatch namespace of every metric.
+    pub namespace: String,
+    /// The value of the `Service` dimension.
+    pub service: String,
 }
 
 /// Values given on the command line; each replaces the file's value when present.

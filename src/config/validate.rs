@@ -8,9 +8,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::error::{ConfigError, line_col};
-use super::file::{AdminSection, FileConfig, HealthSection, SourceSection, place, unplaced};
+use super::file::{
+    AdminSection, FileConfig, HealthSection, MetricsSection, SourceSection, place, unplaced,
+};
 use super::names::{is_region, parse_override_name};
-use super::{Config, Flags, HealthSettings, Rate, SourceConfig, StaticOverride, VPC_RESOLVER};
+use super::{
+    Config, EmfSettings, Flags, HealthSettings, Rate, SourceConfig, StaticOverride, VPC_RESOLVER,
+};
 
 /// Checks one `[[source]]`; the error names the key within it.
 fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, String)> {
@@ -122,6 +126,39 @@ fn validate_health(
         up_after: *h.up_after.get_ref(),
         max_in_flight: *h.max_in_flight.get_ref(),
     })
+}
+
+/// Checks `[metrics]`: CloudWatch's own limits on namespaces and dimension values, so a
+/// line is never written that CloudWatch would drop.
+fn validate_metrics(
+    m: &MetricsSection,
+) -> Result<Option<EmfSettings>, (Option<usize>, &'static str, String)> {
+    if m.emf_interval < Duration::from_secs(1) || m.emf_interval > Duration::from_secs(3600) {
+        let e = "must be between 1s and 1h".to_string();
+        return Err((None, "metrics.emf_interval", e));
+    }
+    let namespace = m.emf_namespace.get_ref();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if namespace.is_empty() || namespace.len() > 255 || !namespace.chars().all(allowed) {
+        let e = format!(
+            "{namespace:?} is not a CloudWatch namespace (1 to 255 of letters, digits and . - _ / # : space)"
+        );
+        return Err((place(&m.emf_namespace), "metrics.emf_namespace", e));
+    }
+    if namespace.starts_with("AWS/") {
+        let e = format!("{namespace:?}: namespaces starting with AWS/ are AWS's own");
+        return Err((place(&m.emf_namespace), "metrics.emf_namespace", e));
+    }
+    let service = m.emf_service.get_ref();
+    if service.trim().is_empty() || service.len() > 255 || service.chars().any(char::is_control) {
+        let e = format!("{service:?} is not a dimension value (1 to 255 printable characters)");
+        return Err((place(&m.emf_service), "metrics.emf_service", e));
+    }
+    Ok(m.emf.then(|| EmfSettings {
+        interval: m.emf_interval,
+        namespace: namespace.clone(),
+        service: service.clone(),
+    }))
 }
 
 /// What is wrong with an EC2 endpoint URL, if anything.
@@ -320,6 +357,7 @@ impl Config {
         }
 
         let health = validate_health(&file.health).map_err(|(at, key, m)| err(at, key, m))?;
+        let emf = validate_metrics(&file.metrics).map_err(|(at, key, m)| err(at, key, m))?;
 
         Ok(Config {
             listen: listen.clone(),
@@ -343,6 +381,7 @@ impl Config {
             sources,
             admin_listen: file.admin.map(|a| a.listen),
             health,
+            emf,
         })
     }
 }

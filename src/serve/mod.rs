@@ -20,7 +20,7 @@ use crate::dns::cache::AnswerCache;
 use crate::dns::handler::Handler;
 use crate::dns::listeners::{self, BindError, Limits, Server};
 use crate::health;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, emf};
 use crate::sync::lock;
 use crate::zone::publisher::{Feed, TablePublisher};
 
@@ -97,6 +97,8 @@ pub struct Running {
     table_writer: JoinHandle<()>,
     prober: JoinHandle<()>,
     table_writer_shutdown: CancellationToken,
+    /// The EMF writer (`[metrics] emf`), stopped after the drain so its last line counts it.
+    emf: Option<(JoinHandle<()>, CancellationToken)>,
     /// The configuration the listeners were started with, to tell what a reload cannot change.
     started: Config,
     /// The upstreams in force: a reload that changes them empties the cache.
@@ -154,6 +156,12 @@ impl Running {
         let prober = tokio::spawn(health::run(tables.health(), table_writer_shutdown.clone()));
         let server = Server::start(&listen, limits, handler.clone()).await?;
         status.serving.store(true, Ordering::Relaxed);
+        let emf = started.emf.clone().map(|settings| {
+            let labels = started.sources.iter().map(|s| s.label()).collect();
+            let stop = CancellationToken::new();
+            let task = emf::start(metrics.clone(), settings, labels, stop.clone());
+            (task, stop)
+        });
 
         // Discovery starts once the listeners are bound; until a source's first pass its
         // names fail closed (and /readyz says not ready).
@@ -182,6 +190,7 @@ impl Running {
             table_writer,
             prober,
             table_writer_shutdown,
+            emf,
             upstreams: Mutex::new(started.upstreams.clone()),
             started,
             drain,
@@ -240,6 +249,10 @@ impl Running {
         let _ = self.table_writer.await;
         let _ = self.prober.await;
         let drained = self.server.shutdown(self.drain).await;
+        if let Some((task, stop)) = self.emf {
+            stop.cancel();
+            let _ = task.await;
+        }
         self.admin_shutdown.cancel();
         if let Some(task) = self.admin_task {
             let _ = task.await;
@@ -269,6 +282,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("admin.listen", old.admin_listen != new.admin_listen),
         ("source", old.sources != new.sources),
         ("health", old.health != new.health),
+        ("metrics", old.emf != new.emf),
     ];
     changed
         .into_iter()

@@ -4,6 +4,7 @@
 mod budget;
 mod cli;
 mod discovery;
+mod emf;
 mod forwarding;
 mod health;
 mod hostile;

@@ -248,6 +248,10 @@ fn serve_udp(
                 continue;
             }
         };
+        // What woke a thread at shutdown is an empty read, not a query to count.
+        if shutdown.is_cancelled() {
+            break;
+        }
         for i in 0..count {
             let Some((query, src)) = receiver.get(i) else {
                 continue;

@@ -68,11 +68,24 @@ pub fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
     path
 }
 
-/// A `dns serve` child process whose stderr lines are collected.
+/// A `dns serve` child process whose stderr and stdout lines are collected.
 pub struct Daemon {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: Vec<String>,
+    stdout: mpsc::Receiver<String>,
+}
+
+/// Sends each line `from` gives to the returned receiver, from a thread of its own (so a
+/// child never blocks on a full pipe).
+fn collect_lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    lines
 }
 
 impl Daemon {
@@ -80,22 +93,37 @@ impl Daemon {
         let mut child = command()
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let lines = collect_lines(child.stderr.take().unwrap());
+        let stdout = collect_lines(child.stdout.take().unwrap());
         Self {
             child,
             lines,
             log: Vec::new(),
+            stdout,
         }
+    }
+
+    /// The next stdout line, if one comes within `wait`.
+    pub fn stdout_line(&self, wait: Duration) -> Option<String> {
+        self.stdout.recv_timeout(wait).ok()
+    }
+
+    /// The stdout lines not yet read, up to the pipe's end (the process has exited).
+    pub fn stdout_to_end(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+            }
+        }
+        panic!("stdout did not end; read so far: {lines:?}");
     }
 
     /// Waits for a log line containing `text`.

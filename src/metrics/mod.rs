@@ -1,5 +1,8 @@
 //! Prometheus metrics. Counters are plain atomics handed out once, so the query path never
-//! takes a lock to count.
+//! takes a lock to count. [`emf`] writes the same figures as CloudWatch Embedded Metric
+//! Format lines.
+
+pub mod emf;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -38,7 +41,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Override,
         Outcome::Forwarded,
         Outcome::CacheHit,
@@ -51,7 +54,7 @@ impl Outcome {
         Outcome::RateLimited,
     ];
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Outcome::Override => "override",
             Outcome::Forwarded => "forwarded",
@@ -114,6 +117,35 @@ pub struct Metrics {
     pub health_fallback_answers: Counter,
     /// Names (per family) whose every probed address is down, answered with all of them.
     pub health_all_down_names: Gauge,
+    /// Probed addresses now marked down (the `endpoint_up` series at 0).
+    endpoints_down: Gauge,
+}
+
+/// The figures EMF reports, read at one moment: counters since start, gauges as of now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    /// Queries by [`Outcome`], in the order of `Outcome::ALL`.
+    pub outcomes: [u64; 10],
+    pub upstream_queries: u64,
+    /// Upstream failures: timeouts, network errors, budget refusals, silent-server skips.
+    pub upstream_timeouts: u64,
+    pub upstream_network_errors: u64,
+    pub upstream_budget_refusals: u64,
+    pub upstream_silent_skips: u64,
+    pub upstream_budget: i64,
+    pub endpoints_down: i64,
+    pub all_down_names: i64,
+    pub fallback_answers: u64,
+    /// Per source (in the order asked for): the Unix time of its last success (`None`:
+    /// none yet) and whether it is stale (`None`: not known until its first pass ends).
+    pub sources: Vec<SourceReading>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceReading {
+    pub label: String,
+    pub last_success: Option<f64>,
+    pub stale: Option<bool>,
 }
 
 impl Default for Metrics {
@@ -266,8 +298,16 @@ impl Metrics {
             health_all_down_names.clone(),
         );
 
+        let endpoints_down = Gauge::default();
+        registry.register(
+            "endpoints_down",
+            "Probed endpoint addresses now marked down and left out of answers",
+            endpoints_down.clone(),
+        );
+
         Self {
             registry,
+            endpoints_down,
             endpoint_up,
             endpoint_last_change,
             health_probes,
@@ -293,6 +333,31 @@ impl Metrics {
             records,
             reloads,
             reload_failures,
+        }
+    }
+
+    /// The figures [`emf`] reports, with the per-source ones for `sources` (labels).
+    pub fn reading(&self, sources: &[String]) -> Reading {
+        let source = |label: &String| {
+            let labels = vec![("source", label.clone())];
+            SourceReading {
+                label: label.clone(),
+                last_success: self.discovery_last_success.get(&labels).map(|g| g.get()),
+                stale: self.discovery_stale.get(&labels).map(|g| g.get() != 0),
+            }
+        };
+        Reading {
+            outcomes: self.outcomes.each_ref().map(Counter::get),
+            upstream_queries: self.upstream_queries.get(),
+            upstream_timeouts: self.upstream_timeouts.get(),
+            upstream_network_errors: self.upstream_errors.get(),
+            upstream_budget_refusals: self.upstream_refusals.get(),
+            upstream_silent_skips: self.upstream_skipped.get(),
+            upstream_budget: self.upstream_budget.get(),
+            endpoints_down: self.endpoints_down.get(),
+            all_down_names: self.health_all_down_names.get(),
+            fallback_answers: self.health_fallback_answers.get(),
+            sources: sources.iter().map(source).collect(),
         }
     }
 
@@ -347,6 +412,12 @@ impl Metrics {
     /// A probed address's state, as of now (`port`: the probe's).
     pub fn endpoint_state(&self, address: std::net::SocketAddr, up: bool) {
         let labels = endpoint_labels(address);
+        let was_down = self.endpoint_up.get(&labels).is_some_and(|g| g.get() == 0);
+        match (was_down, up) {
+            (true, true) => self.endpoints_down.dec(),
+            (false, false) => self.endpoints_down.inc(),
+            _ => 0,
+        };
         self.endpoint_up.get_or_create(&labels).set(i64::from(up));
         self.endpoint_last_change
             .get_or_create(&labels)
@@ -356,6 +427,9 @@ impl Metrics {
     /// An address no longer probed: its series go away.
     pub fn endpoint_removed(&self, address: std::net::SocketAddr) {
         let labels = endpoint_labels(address);
+        if self.endpoint_up.get(&labels).is_some_and(|g| g.get() == 0) {
+            self.endpoints_down.dec();
+        }
         self.endpoint_up.remove(&labels);
         self.endpoint_last_change.remove(&labels);
     }
