@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test. On a fresh Debian machine (as root) it first installs what the tests need,
-# idempotently: dnsmasq (the stand-in upstream), dig, podman (with runc, catatonit and
+# idempotently: dnsmasq (the stand-in upstream), dig, promtool, podman (with runc, catatonit and
 # debootstrap, for the image tests), a Python venv with moto[server] (the
 # stand-in EC2 API), and venvs with pytest (+python-hcl2, pytest-xdist) and checkov. Terraform
 # (on the PATH of this kind of machine) runs for real, with the AWS provider from the
@@ -13,6 +13,8 @@ need=()
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v curl >/dev/null || need+=(curl)
+# promtool (deploy/prometheus's rules and their unit tests) comes with Debian's prometheus.
+command -v promtool >/dev/null || need+=(prometheus)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)

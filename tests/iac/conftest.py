@@ -28,7 +28,7 @@ BIN = os.environ.get("BEDROCK_LINK_BIN", str(ROOT / "target" / "debug" / "bedroc
 VENV = pathlib.Path(os.environ.get("BEDROCK_LINK_VENV", pathlib.Path.home() / ".cache/bedrock-link/venv"))
 
 # Where the provider's AWS API calls go: every service the modules touch.
-MOTO_SERVICES = ["autoscaling", "ec2", "ecs", "elbv2", "iam", "kms", "logs", "route53", "ssm", "sts"]
+MOTO_SERVICES = ["applicationautoscaling", "autoscaling", "cloudwatch", "ec2", "ecs", "elbv2", "iam", "kms", "logs", "route53", "ssm", "sts"]
 
 SAFE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
@@ -214,6 +214,23 @@ class Moto:
         })
         return strip_ns(ET.fromstring(urllib.request.urlopen(req, timeout=30).read()))
 
+    def cloudwatch(self, region: str, action: str, **params) -> ET.Element:
+        body = urllib.parse.urlencode({"Action": action, "Version": "2010-08-01", **params}).encode()
+        req = urllib.request.Request(self.url + "/", data=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{region}/monitoring/aws4_request, SignedHeaders=host, Signature=0",
+        })
+        return strip_ns(ET.fromstring(urllib.request.urlopen(req, timeout=30).read()))
+
+    def autoscaling_targets(self, region: str, namespace: str) -> dict:
+        """Application Auto Scaling's DescribeScalableTargets (a JSON API)."""
+        req = urllib.request.Request(self.url + "/", data=json.dumps({"ServiceNamespace": namespace}).encode(), headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AnyScaleFrontendService.DescribeScalableTargets",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{region}/application-autoscaling/aws4_request, SignedHeaders=host, Signature=0",
+        })
+        return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
     def route53(self, path: str) -> ET.Element:
         req = urllib.request.Request(self.url + "/2013-04-01/" + path, headers={
             "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/route53/aws4_request, SignedHeaders=host, Signature=0",
@@ -244,9 +261,10 @@ def moto(moto_server):
 
 
 class Process:
-    def __init__(self, args, log):
+    def __init__(self, args, log, stdout=None):
         self.log = log
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env={
+        out = open(stdout, "w") if stdout else subprocess.DEVNULL
+        self.proc = subprocess.Popen(args, stdout=out, stderr=open(log, "w"), env={
             "PATH": os.environ.get("PATH", ""), **SAFE_ENV,
         })
 

@@ -1,4 +1,4 @@
-"""moto's server, with two differences from real AWS put right for the Terraform tests.
+"""moto's server, with four differences from real AWS put right for the Terraform tests.
 
 1. Real SSM serves /aws/service/ecs/optimized-ami/... (the ECS-optimized AMIs) in every
    commercial region; moto ships them for the regions it knows and none for newer ones such
@@ -12,6 +12,9 @@
 3. Route 53 makes a hosted zone private when CreateHostedZone names a VPC (the provider
    sends no HostedZoneConfig.PrivateZone); moto looks only at that flag, so it would create a
    public zone and drop the VPC. This reads the VPC as Route 53 does.
+4. Application Auto Scaling's tag calls (ListTagsForResource, TagResource, UntagResource)
+   are not implemented, and the provider reads a scalable target's tags after creating it
+   (it retries the 500 until it times out). This keeps the tags given, per ARN.
 
 Everything else is moto as installed.
 
@@ -68,6 +71,43 @@ def create_hosted_zone(self):
 
 
 route53_responses.Route53.create_hosted_zone = create_hosted_zone
+
+import json
+
+import moto.applicationautoscaling.responses as aas_responses
+
+AAS = aas_responses.ApplicationAutoScalingResponse
+_register_scalable_target = AAS.register_scalable_target
+_aas_tags: dict = {}
+
+
+def register_scalable_target(self):
+    out = _register_scalable_target(self)
+    arn = json.loads(out)["ScalableTargetARN"]
+    _aas_tags.setdefault(arn, {}).update(self._get_param("Tags") or {})
+    return out
+
+
+def list_tags_for_resource(self):
+    return json.dumps({"Tags": _aas_tags.get(self._get_param("ResourceARN"), {})})
+
+
+def tag_resource(self):
+    _aas_tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+    return "{}"
+
+
+def untag_resource(self):
+    tags = _aas_tags.get(self._get_param("ResourceARN"), {})
+    for key in self._get_param("TagKeys") or []:
+        tags.pop(key, None)
+    return "{}"
+
+
+AAS.register_scalable_target = register_scalable_target
+AAS.list_tags_for_resource = list_tags_for_resource
+AAS.tag_resource = tag_resource
+AAS.untag_resource = untag_resource
 
 
 if __name__ == "__main__":

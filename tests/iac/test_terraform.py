@@ -142,6 +142,33 @@ MUTATIONS = [
      "resolver", "task_role_may_only_describe"),
     ("resolver", "main.tf", "dhcp_dns_servers = slice(local.nlb_ips, 0, min(4, length(local.nlb_ips)))", "dhcp_dns_servers = local.nlb_ips",
      "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
+    # Alarms, EMF and scaling.
+    ("resolver", "alarms.tf", 'source_labels = [for s in var.sources : "${s.region}/${s.vpc_id}"]',
+     "source_labels = [for s in var.sources : s.vpc_id]", "resolver", "alarms_watch_the_nlb_the_tasks_and_the_emf_metrics"),
+    ("resolver", "alarms.tf", "  threshold           = local.min_tasks\n", "  threshold           = 1\n",
+     "resolver", "alarms_watch_the_nlb_the_tasks_and_the_emf_metrics"),
+    ("resolver", "alarms.tf", "alarm_actions = var.alarms.sns_topic_arn == null ? [] : [var.alarms.sns_topic_arn]", "alarm_actions = []",
+     "resolver", "alarm_actions_go_to_the_sns_topic"),
+    ("resolver", "alarms.tf", "emf_alarms    = local.alarms && var.emf.enabled", "emf_alarms    = local.alarms",
+     "resolver", "no_alarm_without_its_metric_source"),
+    ("resolver", "alarms.tf", "count = local.alarms && var.cluster_arn == null ? 1 : 0", "count = local.alarms ? 1 : 0",
+     "resolver", "no_alarm_without_its_metric_source"),
+    ("resolver", "alarms.tf", "count = local.emf_alarms && var.upstream.max_queries_per_second > 0 ? 1 : 0", "count = local.emf_alarms ? 1 : 0",
+     "resolver", "no_budget_no_refusal_alarm"),
+    ("resolver", "bedrock-link.toml.tftpl", "emf = true\n", "emf = false\n",
+     "resolver", "emf_is_on_in_the_generated_configuration"),
+    ("resolver", "main.tf", "namespace = var.emf.namespace, service = var.name }", 'namespace = var.emf.namespace, service = "bedrock-link" }',
+     "resolver", "emf_is_on_in_the_generated_configuration"),
+    ("resolver", "scaling.tf", "per_task  = local.scales ? var.autoscaling.upstream_share * var.upstream.max_queries_per_second : 0",
+     "per_task  = local.scales ? var.autoscaling.upstream_share * 1024 : 0", "resolver", "scaling_tracks_each_tasks_upstream_rate_within_the_bounds"),
+    ("resolver", "scaling.tf", "max_tasks = var.desired_count, upstream_share", "max_tasks = 20, upstream_share",
+     "resolver", "without_autoscaling_the_count_is_fixed"),
+    ("resolver", "main.tf", "condition     = local.is_nlb || var.autoscaling == null", "condition     = var.name != \"\"",
+     "resolver", "scaling_in_daemon_mode_is_refused"),
+    ("resolver", "scaling.tf", "condition     = var.autoscaling == null || local.emf_ready", "condition     = var.name != \"\"",
+     "resolver", "scaling_without_emf_is_refused"),
+    ("resolver", "scaling.tf", "condition     = !local.own_capacity || local.scaling.max_tasks <= var.ec2_capacity.max_size", "condition     = var.name != \"\"",
+     "resolver", "scaling_past_the_hosts_is_refused"),
     ("resolver", "main.tf", "size > 64 ? 53 : size - 2", "53",
      "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
     ("resolver", "nlb.tf", "count = local.is_nlb && var.create_dhcp_options ? 1 : 0\n\n  domain_name_servers", "count = local.is_nlb ? 1 : 0\n\n  domain_name_servers",
@@ -316,6 +343,24 @@ def test_new_vpcs_applies_serves_and_destroys(terraform, moto, deploy_copy, dnsm
     vpc = moto.ec2(APP_REGION, "DescribeVpcs", **{"VpcId.1": out["app_vpc_id"]})
     assert text(vpc, "vpcSet/item/dhcpOptionsId") == out["dhcp_options_id"]
 
+    # The alarms, as CloudWatch holds them: every one the module names, on its metric.
+    alarms = items(moto.cloudwatch(APP_REGION, "DescribeAlarms", AlarmNamePrefix="bedrock-link-"),
+                   "DescribeAlarmsResult/MetricAlarms")
+    held = {text(a, "AlarmName"): a for a in alarms}
+    assert set(held) == set(out["alarm_names"].values()), (sorted(held), out["alarm_names"])
+    assert {k.split(":")[0] for k in out["alarm_names"]} == {
+        "nlb_healthy_hosts", "nlb_unhealthy_hosts", "running_tasks", "servfail_ratio",
+        "budget_refusals", "all_addresses_down", "discovery_stale"}
+    stale = held[out["alarm_names"][f"discovery_stale:{ENDPOINT_REGION}/{out['endpoint_vpc_id']}"]]
+    assert (text(stale, "Namespace"), text(stale, "MetricName")) == ("BedrockLink", "DiscoveryStale")
+    dims = {text(d, "Name"): text(d, "Value") for d in items(stale, "Dimensions")}
+    assert dims == {"Service": "bedrock-link", "Source": f"{ENDPOINT_REGION}/{out['endpoint_vpc_id']}"}
+
+    # The service's count belongs to a scalable target between the example's bounds.
+    targets = moto.autoscaling_targets(APP_REGION, "ecs")["ScalableTargets"]
+    assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
+        (out["scalable_target"]["resource_id"], 2, 4)], targets
+
     # Routes both ways across the peering.
     app_routes = routes(moto, APP_REGION, vpc_id=out["app_vpc_id"])
     peered = [rt for rt, r in app_routes.items() if r.get("10.20.0.0/16") == out["peering_connection_id"]]
@@ -327,7 +372,10 @@ def test_new_vpcs_applies_serves_and_destroys(terraform, moto, deploy_copy, dnsm
     config = tmp_path / "bedrock-link.toml"
     # Health probes off: moto's ENI addresses are not hosts of this machine.
     assert out["resolver_config"].count("health_check = true\n") == out["resolver_config"].count("[[source]]") > 0
-    config.write_text(out["resolver_config"].replace("health_check = true\n", "health_check = false\n"))
+    # EMF every second instead of every minute, so that the lines come within the test.
+    assert 'emf = true\nemf_interval = "60s"\n' in out["resolver_config"]
+    config.write_text(out["resolver_config"].replace("health_check = true\n", "health_check = false\n")
+                      .replace('emf_interval = "60s"', 'emf_interval = "1s"'))
     check = binary("config", "check", str(config))
     assert check.returncode == 0, check.stderr
     assert "169.254.169.253:53" in check.stdout
@@ -348,7 +396,7 @@ def test_new_vpcs_applies_serves_and_destroys(terraform, moto, deploy_copy, dnsm
     port, admin = free_port(), free_port()
     server = Process([BIN, "dns", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}",
                       "--upstream", f"127.0.0.1:{dnsmasq}", "--admin", f"127.0.0.1:{admin}",
-                      "--endpoint-url", moto.url], tmp_path / "serve.log")
+                      "--endpoint-url", moto.url], tmp_path / "serve.log", stdout=tmp_path / "emf.out")
     try:
         deadline = time.time() + 30
         while True:
@@ -364,6 +412,21 @@ def test_new_vpcs_applies_serves_and_destroys(terraform, moto, deploy_copy, dnsm
         assert dig(port, "www.forwarded.test") == ["192.0.2.7"]
     finally:
         assert server.stop() == 0, (tmp_path / "serve.log").read_text()
+
+    # Every alarm on the resolver's own metrics reads a metric that the binary, run on the
+    # generated configuration, writes: namespace, name and dimensions alike.
+    emf = [json.loads(line) for line in (tmp_path / "emf.out").read_text().splitlines()]
+    written = {
+        (d["Namespace"], m["Name"], tuple(sorted((k, line[k]) for k in dims)))
+        for line in emf for d in line["_aws"]["CloudWatchMetrics"]
+        for dims in d["Dimensions"] for m in d["Metrics"]
+    }
+    on_emf = [a for a in alarms if text(a, "Namespace") == "BedrockLink"]
+    assert len(on_emf) == 4, [text(a, "AlarmName") for a in on_emf]
+    for a in on_emf:
+        wanted = (text(a, "Namespace"), text(a, "MetricName"),
+                  tuple(sorted((text(d, "Name"), text(d, "Value")) for d in items(a, "Dimensions"))))
+        assert wanted in written, (wanted, sorted(written))
 
     destroy(terraform, path, args)
     left = items(moto.ec2(ENDPOINT_REGION, "DescribeVpcEndpoints"), "vpcEndpointSet")

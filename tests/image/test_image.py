@@ -249,6 +249,16 @@ def test_the_image_serves_as_each_ecs_shape_runs_it(image, netns, module_console
     assert "status: NOERROR" in answer and SLOW_ANSWER in answer, answer
     assert ctr.inspect("{{.State.ExitCode}}") == "0", ctr.logs()
     assert "draining queries in flight" in ctr.logs()
+    # The module's tasks write EMF lines to stdout (the stream awslogs ships), logs to stderr;
+    # the line at exit counts the queries above.
+    out = ecs.podman("logs", ctr.name)
+    emf = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"')]
+    if origin.endswith(".json"):
+        assert emf == [], "the task definitions leave EMF off"
+    else:
+        assert emf and all("_aws" in e for e in emf), out.stdout[-2000:]
+        assert sum(e.get("QueriesOverride", 0) for e in emf) >= 2 * len(netns.seeded["names"]), emf
+        assert "bedrock-link serving" not in out.stdout and "bedrock-link serving" in out.stderr
 
 
 def test_the_images_health_check_follows_readiness(image, netns, containers):

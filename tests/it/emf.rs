@@ -171,7 +171,10 @@ async fn emf_lines_are_what_cloudwatch_reads_and_add_up_to_the_metrics() {
         let body = http_get(admin, "/metrics").1;
         !body.contains(&stale) || metric(&body, "bedrock_link_endpoints_down") < 1.0
     } {
-        assert!(Instant::now() < deadline, "no stale source or no address down");
+        assert!(
+            Instant::now() < deadline,
+            "no stale source or no address down"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The last query just before the exit: only the last, partial interval's line has it.
@@ -204,7 +207,11 @@ async fn emf_lines_are_what_cloudwatch_reads_and_add_up_to_the_metrics() {
         assert_eq!(sum(emf), metric(&body, &series), "{emf} against {series}");
     }
     assert_eq!(sum("QueriesOverride"), 3.0);
-    assert_eq!(sum("QueriesCacheHit"), 2.0, "the last one in the exit's line");
+    assert_eq!(
+        sum("QueriesCacheHit"),
+        2.0,
+        "the last one in the exit's line"
+    );
     assert_eq!(sum("Queries"), 6.0);
     assert_eq!(
         sum("UpstreamQueries"),

@@ -67,6 +67,10 @@ module "resolver" {
   image               = var.image
   sources             = [module.interconnect.resolver_source_object]
   create_dhcp_options = true
+  # Each task has its own ENI, so its own 1024 packets/s at the VPC resolver: scale on the
+  # upstream rate (the EMF metrics, on by default) and CPU, within the hosts' max_size (4).
+  autoscaling         = { min_tasks = 2, max_tasks = 4 }
+  alarms              = { sns_topic_arn = var.alarm_topic_arn }
   deletion_protection = var.deletion_protection
   tags                = var.tags
 }

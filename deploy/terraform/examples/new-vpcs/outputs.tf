@@ -37,3 +37,13 @@ output "app_vpc_id" {
   description = "The app VPC (its DHCP option set names the resolver)."
   value       = module.interconnect.app_vpc_id
 }
+
+output "alarm_names" {
+  description = "The resolver's CloudWatch alarms, by what they watch."
+  value       = module.resolver.alarm_names
+}
+
+output "scalable_target" {
+  description = "The Application Auto Scaling target of the resolver service."
+  value       = module.resolver.scalable_target
+}

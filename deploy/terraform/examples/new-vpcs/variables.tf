@@ -74,3 +74,9 @@ variable "tags" {
   type        = map(string)
   default     = { project = "bedrock-link" }
 }
+
+variable "alarm_topic_arn" {
+  description = "SNS topic for the resolver's alarms (alarm and OK). Null: the alarms exist but notify nobody."
+  type        = string
+  default     = null
+}

@@ -15,6 +15,8 @@ locals {
   # nlb-service on EC2 in a cluster of our own: the module brings the instances (capacity.tf).
   own_capacity = local.is_nlb && var.launch_type == "EC2" && var.cluster_arn == null
   cluster      = var.cluster_arn != null ? var.cluster_arn : aws_ecs_cluster.this[0].arn
+  # The name (the ARN's last part): what CloudWatch dimensions and scaling resource ids use.
+  cluster_name = var.cluster_arn != null ? reverse(split("/", var.cluster_arn))[0] : aws_ecs_cluster.this[0].name
 
   # The VPC resolver. The resolver's upstream, and the DNS server of its own EC2 hosts: never
   # the DHCP option set's servers, which are this resolver.
@@ -43,6 +45,11 @@ locals {
     admin_address = local.is_nlb ? "0.0.0.0" : "127.0.0.1"
     admin_port    = var.admin_port
     sources       = var.sources
+    # The resolver's budget towards the VPC resolver, and what it does when that fails.
+    max_queries_per_second = var.upstream.max_queries_per_second
+    serve_stale            = var.upstream.serve_stale
+    prefetch               = var.upstream.prefetch
+    emf                    = var.emf.enabled ? { interval = var.emf.interval, namespace = var.emf.namespace, service = var.name } : null
   })
 
   log_group_name = "/ecs/${var.name}"
@@ -229,6 +236,10 @@ resource "aws_ecs_task_definition" "this" {
     precondition {
       condition     = !var.create_dhcp_options || local.own_capacity
       error_message = "create_dhcp_options needs mode = \"nlb-service\", launch_type = \"EC2\" and no cluster_arn: once the VPC's DHCP option set names the resolver, its own tasks must not resolve through it (image pulls, the ECS agent, logs), and only the module's own EC2 hosts are set up to resolve through the VPC resolver instead. Fargate tasks always resolve through the option set."
+    }
+    precondition {
+      condition     = local.is_nlb || var.autoscaling == null
+      error_message = "autoscaling applies to mode = \"nlb-service\" only: ecs-daemon runs one task per host, so its count is the hosts'."
     }
     precondition {
       condition     = local.is_nlb || length(var.nlb_private_ips) == 0

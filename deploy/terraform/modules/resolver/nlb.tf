@@ -123,10 +123,11 @@ resource "aws_lb_listener" "dns" {
 resource "aws_ecs_service" "nlb" {
   count = local.is_nlb ? 1 : 0
 
-  name                              = var.name
-  cluster                           = local.cluster
-  task_definition                   = aws_ecs_task_definition.this.arn
-  desired_count                     = var.desired_count
+  name            = var.name
+  cluster         = local.cluster
+  task_definition = aws_ecs_task_definition.this.arn
+  # The first count; after that Application Auto Scaling keeps it (scaling.tf).
+  desired_count                     = local.scaling.min_tasks
   launch_type                       = local.own_capacity ? null : var.launch_type
   platform_version                  = var.launch_type == "FARGATE" ? "LATEST" : null
   health_check_grace_period_seconds = var.health_check_grace_period_seconds
@@ -178,6 +179,11 @@ resource "aws_ecs_service" "nlb" {
   }
 
   depends_on = [aws_lb_listener.dns, aws_ecs_cluster_capacity_providers.this]
+
+  lifecycle {
+    # The scalable target (scaling.tf) owns the count: desired_count, or autoscaling's.
+    ignore_changes = [desired_count]
+  }
 }
 
 # --- DHCP: every ENI in the VPC resolves through the NLB -----------------------------------

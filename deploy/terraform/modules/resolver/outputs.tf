@@ -52,3 +52,27 @@ output "config" {
   description = "The bedrock-link configuration the tasks run with."
   value       = local.config
 }
+
+output "alarm_names" {
+  description = "The CloudWatch alarms, by what they watch (see the README's Operations section for what each means and what to do)."
+  value = merge(
+    { for k, a in {
+      nlb_healthy_hosts   = aws_cloudwatch_metric_alarm.nlb_healthy_hosts
+      nlb_unhealthy_hosts = aws_cloudwatch_metric_alarm.nlb_unhealthy_hosts
+      running_tasks       = aws_cloudwatch_metric_alarm.running_tasks
+      servfail_ratio      = aws_cloudwatch_metric_alarm.servfail_ratio
+      budget_refusals     = aws_cloudwatch_metric_alarm.budget_refusals
+      all_addresses_down  = aws_cloudwatch_metric_alarm.all_addresses_down
+    } : k => a[0].alarm_name if length(a) > 0 },
+    { for i, a in aws_cloudwatch_metric_alarm.discovery_stale : "discovery_stale:${local.source_labels[i]}" => a.alarm_name },
+  )
+}
+
+output "scalable_target" {
+  description = "nlb-service: the Application Auto Scaling target that keeps the task count (resource id and bounds)."
+  value = try({
+    resource_id  = aws_appautoscaling_target.tasks[0].resource_id
+    min_capacity = aws_appautoscaling_target.tasks[0].min_capacity
+    max_capacity = aws_appautoscaling_target.tasks[0].max_capacity
+  }, null)
+}

@@ -275,3 +275,91 @@ variable "log_kms_key_arn" {
     error_message = "log_kms_key_arn must be a KMS key ARN."
   }
 }
+
+variable "upstream" {
+  description = "The resolver's use of the VPC resolver (upstream.* in the generated configuration). max_queries_per_second: the most queries it sends in any second, below the VPC resolver's 1024 packets/s per ENI (0: no limit); serve_stale: how long past expiry an answer may be given when the VPC resolver cannot answer (\"0s\": never); prefetch: refresh answers in steady use before they expire."
+  type = object({
+    max_queries_per_second = optional(number, 900)
+    serve_stale            = optional(string, "1d")
+    prefetch               = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition     = var.upstream.max_queries_per_second >= 0 && var.upstream.max_queries_per_second <= 1024 && floor(var.upstream.max_queries_per_second) == var.upstream.max_queries_per_second
+    error_message = "upstream.max_queries_per_second must be a whole number from 0 (no limit) to 1024 (the VPC resolver's limit per ENI)."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.upstream.serve_stale))
+    error_message = "upstream.serve_stale must be a duration such as \"1d\", \"12h\" or \"0s\"."
+  }
+}
+
+variable "emf" {
+  description = "CloudWatch Embedded Metric Format ([metrics] emf in the generated configuration): every interval the tasks write their figures to stdout, the awslogs driver ships them, and CloudWatch extracts the metrics from the log group (no agent, no API call, no IAM). The alarms and the upstream-rate scaling read them. namespace: their CloudWatch namespace (dimension Service = name)."
+  type = object({
+    enabled   = optional(bool, true)
+    namespace = optional(string, "BedrockLink")
+    interval  = optional(string, "60s")
+  })
+  default = {}
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#: -]{1,255}$", var.emf.namespace)) && !startswith(var.emf.namespace, "AWS/")
+    error_message = "emf.namespace must be 1 to 255 letters, digits or . _ / # : - and space, and not start with AWS/."
+  }
+
+  validation {
+    condition     = contains(["10s", "30s", "60s", "1m"], var.emf.interval)
+    error_message = "emf.interval must be \"10s\", \"30s\" or \"60s\": the alarms' periods are 60 s, and CloudWatch stores figures below a minute only as high-resolution metrics."
+  }
+}
+
+variable "alarms" {
+  description = "CloudWatch alarms on the resolver (each description says what to do; see the README's Operations section): NLB healthy hosts below the task count and unhealthy hosts above zero (nlb-service), running tasks below desired (a cluster the module creates, where Container Insights is on), and from the EMF metrics (emf.enabled): a discovery source stale, the SERVFAIL share above servfail_percent, upstream budget refusals above budget_refusals_per_minute, names with every address down. sns_topic_arn: where alarm and OK notifications go (null: none)."
+  type = object({
+    enabled                    = optional(bool, true)
+    sns_topic_arn              = optional(string)
+    servfail_percent           = optional(number, 5)
+    budget_refusals_per_minute = optional(number, 0)
+    evaluation_minutes         = optional(number, 3)
+  })
+  default = {}
+
+  validation {
+    condition     = var.alarms.sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:", var.alarms.sns_topic_arn))
+    error_message = "alarms.sns_topic_arn must be an SNS topic ARN."
+  }
+
+  validation {
+    condition     = var.alarms.servfail_percent > 0 && var.alarms.servfail_percent <= 100 && var.alarms.budget_refusals_per_minute >= 0
+    error_message = "alarms.servfail_percent must be above 0 and at most 100; alarms.budget_refusals_per_minute must be 0 or more."
+  }
+
+  validation {
+    condition     = var.alarms.evaluation_minutes >= 1 && var.alarms.evaluation_minutes <= 60 && floor(var.alarms.evaluation_minutes) == var.alarms.evaluation_minutes
+    error_message = "alarms.evaluation_minutes must be a whole number from 1 to 60."
+  }
+}
+
+variable "autoscaling" {
+  description = "nlb-service only: scale the task count between min_tasks and max_tasks. Target tracking keeps each task's upstream queries per second (the EMF metric UpstreamQueriesPerSecond, so emf.enabled) at upstream_share of upstream.max_queries_per_second, since every awsvpc task has its own ENI and so its own 1024 packets/s at the VPC resolver; a second policy keeps the tasks' average CPU at cpu_percent. Null: a fixed desired_count. Clients never notice: the NLB's addresses stay the same."
+  type = object({
+    min_tasks      = number
+    max_tasks      = number
+    upstream_share = optional(number, 0.5)
+    cpu_percent    = optional(number, 60)
+  })
+  default = null
+
+  validation {
+    condition     = var.autoscaling == null || try(var.autoscaling.min_tasks >= 1 && var.autoscaling.max_tasks >= var.autoscaling.min_tasks && var.autoscaling.max_tasks <= 20, false)
+    error_message = "autoscaling needs 1 <= min_tasks <= max_tasks <= 20."
+  }
+
+  validation {
+    condition     = var.autoscaling == null || try(var.autoscaling.upstream_share > 0 && var.autoscaling.upstream_share <= 0.9 && var.autoscaling.cpu_percent >= 10 && var.autoscaling.cpu_percent <= 90, false)
+    error_message = "autoscaling.upstream_share must be above 0 and at most 0.9 (the scaler needs room before the budget is spent), and cpu_percent between 10 and 90."
+  }
+}

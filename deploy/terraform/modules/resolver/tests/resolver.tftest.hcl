@@ -339,3 +339,231 @@ run "container_runs_non_root_read_only_with_only_net_bind_service" {
     error_message = "The resolver runs as 65532 on a read-only root with an init, every Docker default capability dropped but NET_BIND_SERVICE (none added: Fargate allows adding only SYS_PTRACE)."
   }
 }
+
+# --- Alarms, EMF and scaling ----------------------------------------------------------------
+
+run "alarms_watch_the_nlb_the_tasks_and_the_emf_metrics" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.nlb_healthy_hosts[0].namespace == "AWS/NetworkELB" &&
+      aws_cloudwatch_metric_alarm.nlb_healthy_hosts[0].metric_name == "HealthyHostCount" &&
+      aws_cloudwatch_metric_alarm.nlb_healthy_hosts[0].comparison_operator == "LessThanThreshold" &&
+      aws_cloudwatch_metric_alarm.nlb_healthy_hosts[0].threshold == 2 &&
+      aws_cloudwatch_metric_alarm.nlb_healthy_hosts[0].treat_missing_data == "breaching"
+    )
+    error_message = "Healthy NLB targets below the 2 tasks the service keeps must alarm, and no figure at all counts as none healthy."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.nlb_unhealthy_hosts[0].metric_name == "UnHealthyHostCount" &&
+      aws_cloudwatch_metric_alarm.nlb_unhealthy_hosts[0].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.nlb_unhealthy_hosts[0].threshold == 0
+    )
+    error_message = "Any unhealthy NLB target must alarm."
+  }
+
+  assert {
+    condition = (
+      one([for q in aws_cloudwatch_metric_alarm.running_tasks[0].metric_query : q.expression if q.return_data == true]) == "desired - running" &&
+      toset([for q in aws_cloudwatch_metric_alarm.running_tasks[0].metric_query : one(q.metric).metric_name if length(q.metric) > 0]) == toset(["DesiredTaskCount", "RunningTaskCount"]) &&
+      alltrue([for q in aws_cloudwatch_metric_alarm.running_tasks[0].metric_query : jsonencode(one(q.metric).dimensions) == jsonencode({ ClusterName = "t", ServiceName = "t" }) if length(q.metric) > 0])
+    )
+    error_message = "Running tasks below desired (Container Insights of the created cluster t, service t) must alarm."
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_metric_alarm.discovery_stale) == 1 &&
+      aws_cloudwatch_metric_alarm.discovery_stale[0].namespace == "BedrockLink" &&
+      aws_cloudwatch_metric_alarm.discovery_stale[0].metric_name == "DiscoveryStale" &&
+      jsonencode(aws_cloudwatch_metric_alarm.discovery_stale[0].dimensions) == jsonencode({ Service = "t", Source = "ap-southeast-2/vpc-0e0e0e0e" }) &&
+      aws_cloudwatch_metric_alarm.discovery_stale[0].threshold == 1
+    )
+    error_message = "Each source has a stale alarm on DiscoveryStale with the binary's own source label (region/vpc-id) as its Source dimension."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.servfail_ratio[0].metric_name == "ServfailRatio" &&
+      aws_cloudwatch_metric_alarm.servfail_ratio[0].threshold == 5 &&
+      jsonencode(aws_cloudwatch_metric_alarm.servfail_ratio[0].dimensions) == jsonencode({ Service = "t" }) &&
+      aws_cloudwatch_metric_alarm.budget_refusals[0].metric_name == "UpstreamBudgetRefusals" &&
+      aws_cloudwatch_metric_alarm.budget_refusals[0].statistic == "Sum" &&
+      aws_cloudwatch_metric_alarm.budget_refusals[0].threshold == 0 &&
+      aws_cloudwatch_metric_alarm.all_addresses_down[0].metric_name == "AllDownNames" &&
+      aws_cloudwatch_metric_alarm.all_addresses_down[0].threshold == 0
+    )
+    error_message = "The EMF alarms: SERVFAIL above 5%, any budget refusal, any name with every address down."
+  }
+
+  assert {
+    condition     = alltrue([for a in concat(aws_cloudwatch_metric_alarm.nlb_healthy_hosts, aws_cloudwatch_metric_alarm.servfail_ratio) : length(a.alarm_actions) == 0 && length(a.alarm_description) > 80])
+    error_message = "Without an SNS topic the alarms notify nobody; every alarm says what to do."
+  }
+}
+
+run "alarm_actions_go_to_the_sns_topic" {
+  command = plan
+
+  variables {
+    alarms = { sns_topic_arn = "arn:aws:sns:ap-southeast-6:123456789012:oncall" }
+  }
+
+  assert {
+    condition = alltrue([for a in concat(
+      aws_cloudwatch_metric_alarm.nlb_healthy_hosts, aws_cloudwatch_metric_alarm.nlb_unhealthy_hosts,
+      aws_cloudwatch_metric_alarm.running_tasks, aws_cloudwatch_metric_alarm.discovery_stale,
+      aws_cloudwatch_metric_alarm.servfail_ratio, aws_cloudwatch_metric_alarm.budget_refusals,
+      aws_cloudwatch_metric_alarm.all_addresses_down,
+    ) : a.alarm_actions == toset(["arn:aws:sns:ap-southeast-6:123456789012:oncall"]) && a.ok_actions == toset(["arn:aws:sns:ap-southeast-6:123456789012:oncall"])])
+    error_message = "Every alarm notifies the topic when it fires and when it clears."
+  }
+}
+
+run "no_alarm_without_its_metric_source" {
+  command = plan
+
+  variables {
+    emf         = { enabled = false }
+    cluster_arn = "arn:aws:ecs:ap-southeast-6:123456789012:cluster/theirs"
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_metric_alarm.discovery_stale) + length(aws_cloudwatch_metric_alarm.servfail_ratio) +
+      length(aws_cloudwatch_metric_alarm.budget_refusals) + length(aws_cloudwatch_metric_alarm.all_addresses_down) == 0
+    )
+    error_message = "Without EMF there are no resolver metrics, so no alarm on them."
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.running_tasks) == 0 && length(aws_cloudwatch_metric_alarm.nlb_healthy_hosts) == 1
+    error_message = "A given cluster may lack Container Insights: no running-task alarm there; the NLB's own alarms stay."
+  }
+
+  assert {
+    condition     = !strcontains(output.config, "[metrics]")
+    error_message = "Without EMF the generated configuration has no [metrics] section."
+  }
+}
+
+run "no_budget_no_refusal_alarm" {
+  command = plan
+
+  variables {
+    upstream = { max_queries_per_second = 0 }
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.budget_refusals) == 0 && length(aws_cloudwatch_metric_alarm.servfail_ratio) == 1
+    error_message = "Without a budget nothing is refused: no refusal alarm (the others stay)."
+  }
+
+  assert {
+    condition     = strcontains(output.config, "max_queries_per_second = 0\n")
+    error_message = "The budget in the generated configuration is upstream.max_queries_per_second."
+  }
+}
+
+run "emf_is_on_in_the_generated_configuration" {
+  command = plan
+
+  assert {
+    condition     = strcontains(output.config, "[metrics]\n# CloudWatch Embedded Metric Format on stdout, shipped by the awslogs driver.\nemf = true\nemf_interval = \"60s\"\nemf_namespace = \"BedrockLink\"\nemf_service = \"t\"\n")
+    error_message = "The module turns EMF on, with the deployment's name as the Service dimension: ${output.config}"
+  }
+
+  assert {
+    condition     = strcontains(output.config, "max_queries_per_second = 900\nserve_stale = \"1d\"\nprefetch = true\n")
+    error_message = "The upstream settings reach the generated configuration: ${output.config}"
+  }
+}
+
+run "scaling_tracks_each_tasks_upstream_rate_within_the_bounds" {
+  command = plan
+
+  variables {
+    autoscaling = { min_tasks = 2, max_tasks = 6 }
+  }
+
+  assert {
+    condition = (
+      aws_appautoscaling_target.tasks[0].min_capacity == 2 && aws_appautoscaling_target.tasks[0].max_capacity == 6 &&
+      aws_appautoscaling_target.tasks[0].resource_id == "service/t/t" &&
+      aws_appautoscaling_target.tasks[0].scalable_dimension == "ecs:service:DesiredCount"
+    )
+    error_message = "The service's task count scales between 2 and 6."
+  }
+
+  assert {
+    condition = (
+      aws_appautoscaling_policy.upstream_rate[0].policy_type == "TargetTrackingScaling" &&
+      one(aws_appautoscaling_policy.upstream_rate[0].target_tracking_scaling_policy_configuration).target_value == 450 &&
+      one(one(aws_appautoscaling_policy.upstream_rate[0].target_tracking_scaling_policy_configuration).customized_metric_specification).metric_name == "UpstreamQueriesPerSecond" &&
+      one(one(aws_appautoscaling_policy.upstream_rate[0].target_tracking_scaling_policy_configuration).customized_metric_specification).namespace == "BedrockLink" &&
+      one(one(aws_appautoscaling_policy.upstream_rate[0].target_tracking_scaling_policy_configuration).customized_metric_specification).statistic == "Average" &&
+      [for d in one(one(aws_appautoscaling_policy.upstream_rate[0].target_tracking_scaling_policy_configuration).customized_metric_specification).dimensions : "${d.name}=${d.value}"] == ["Service=t"]
+    )
+    error_message = "Each task's upstream queries per second (the average over the Service) are held at half its 900/s budget: 450."
+  }
+
+  assert {
+    condition     = one(one(aws_appautoscaling_policy.cpu[0].target_tracking_scaling_policy_configuration).predefined_metric_specification).predefined_metric_type == "ECSServiceAverageCPUUtilization" && one(aws_appautoscaling_policy.cpu[0].target_tracking_scaling_policy_configuration).target_value == 60
+    error_message = "CPU is tracked too, at 60%."
+  }
+
+  assert {
+    condition     = aws_ecs_service.nlb[0].desired_count == 2 && aws_cloudwatch_metric_alarm.nlb_healthy_hosts[0].threshold == 2
+    error_message = "The service starts at the floor, and the healthy-hosts alarm watches the floor."
+  }
+}
+
+run "without_autoscaling_the_count_is_fixed" {
+  command = plan
+
+  variables {
+    desired_count = 3
+  }
+
+  assert {
+    condition     = aws_appautoscaling_target.tasks[0].min_capacity == 3 && aws_appautoscaling_target.tasks[0].max_capacity == 3 && length(aws_appautoscaling_policy.upstream_rate) + length(aws_appautoscaling_policy.cpu) == 0
+    error_message = "Without autoscaling the scalable target holds desired_count both ways, and nothing scales."
+  }
+}
+
+run "scaling_in_daemon_mode_is_refused" {
+  command = plan
+
+  variables {
+    mode        = "ecs-daemon"
+    autoscaling = { min_tasks = 2, max_tasks = 4 }
+  }
+
+  expect_failures = [aws_ecs_task_definition.this]
+}
+
+run "scaling_without_emf_is_refused" {
+  command = plan
+
+  variables {
+    emf         = { enabled = false }
+    autoscaling = { min_tasks = 2, max_tasks = 4 }
+  }
+
+  expect_failures = [aws_appautoscaling_target.tasks]
+}
+
+run "scaling_past_the_hosts_is_refused" {
+  command = plan
+
+  variables {
+    launch_type  = "EC2"
+    ec2_capacity = { min_size = 2, max_size = 3 }
+    autoscaling  = { min_tasks = 2, max_tasks = 4 }
+  }
+
+  expect_failures = [aws_appautoscaling_target.tasks]
+}
