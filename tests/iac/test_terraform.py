@@ -142,6 +142,8 @@ MUTATIONS = [
      "resolver", "task_role_may_only_describe"),
     ("resolver", "main.tf", "dhcp_dns_servers = slice(local.nlb_ips, 0, min(4, length(local.nlb_ips)))", "dhcp_dns_servers = local.nlb_ips",
      "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
+    ("interconnect", "peering.tf", "peer_owner_id = data.aws_caller_identity.endpoint.account_id", "peer_owner_id = null",
+     "new_vpcs", "peering_names_the_endpoint_account"),
     # Alarms, EMF and scaling.
     ("resolver", "alarms.tf", 'source_labels = [for s in var.sources : "${s.region}/${s.vpc_id}"]',
      "source_labels = [for s in var.sources : s.vpc_id]", "resolver", "alarms_watch_the_nlb_the_tasks_and_the_emf_metrics"),

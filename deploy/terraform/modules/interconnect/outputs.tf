@@ -43,6 +43,11 @@ output "endpoint_region" {
   value       = var.endpoint_region
 }
 
+output "endpoint_account_id" {
+  description = "The account of the endpoint VPC (the endpoint provider's caller identity), which the peering names as its peer owner."
+  value       = data.aws_caller_identity.endpoint.account_id
+}
+
 output "peering_connection_id" {
   description = "The cross-region VPC peering connection."
   value       = aws_vpc_peering_connection.this.id

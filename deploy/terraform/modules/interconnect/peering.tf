@@ -1,14 +1,22 @@
 # Cross-region peering (requested from the app side, accepted on the endpoint side) and the
 # routes both ways.
 
+# The account of the endpoint side: the peering names it, so that an endpoint VPC in another
+# account (a second provider with that account's credentials) can be peered. Without it AWS
+# looks for the peer VPC in the requester's own account.
+data "aws_caller_identity" "endpoint" {
+  provider = aws.endpoint
+}
+
 resource "aws_vpc_peering_connection" "this" {
   provider = aws.app
 
-  vpc_id      = local.app_vpc_id
-  peer_vpc_id = local.endpoint_vpc_id
-  peer_region = var.endpoint_region
-  auto_accept = false
-  tags        = merge(local.tags, { Name = "${var.name}-app-to-endpoints", Side = "requester" })
+  vpc_id        = local.app_vpc_id
+  peer_vpc_id   = local.endpoint_vpc_id
+  peer_region   = var.endpoint_region
+  peer_owner_id = data.aws_caller_identity.endpoint.account_id
+  auto_accept   = false
+  tags          = merge(local.tags, { Name = "${var.name}-app-to-endpoints", Side = "requester" })
 
   lifecycle {
     precondition {

@@ -24,6 +24,10 @@ mock_provider "aws" {
 
 mock_provider "aws" {
   alias = "endpoint"
+  # The endpoint VPC lives in an account of its own (a network account).
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "222222222222" }
+  }
   mock_data "aws_availability_zones" {
     defaults = { names = ["ap-southeast-2a", "ap-southeast-2b"] }
   }

@@ -11,6 +11,10 @@ mock_provider "aws" {
 
 mock_provider "aws" {
   alias = "endpoint"
+  # The endpoint VPC lives in an account of its own (a network account).
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "222222222222" }
+  }
   mock_data "aws_availability_zones" {
     defaults = { names = ["ap-southeast-2a", "ap-southeast-2b"] }
   }
@@ -290,5 +294,14 @@ run "kms_keys_per_region_are_accepted" {
       module.endpoint_vpc[0].flow_log_group.kms_key_id == "arn:aws:kms:ap-southeast-2:123456789012:key/endpoints"
     )
     error_message = "Each flow log group takes the key of its own region."
+  }
+}
+
+run "peering_names_the_endpoint_account" {
+  command = plan
+
+  assert {
+    condition     = aws_vpc_peering_connection.this.peer_owner_id == "222222222222" && output.endpoint_account_id == "222222222222"
+    error_message = "The peering names the endpoint provider's account, so that an endpoint VPC in another account can be peered."
   }
 }
