@@ -141,29 +141,15 @@ pub fn lines(
     interval: &Interval,
 ) -> Vec<String> {
     let delta = |now: u64, before: u64| now.saturating_sub(before);
-    let outcomes: Vec<(Outcome, u64)> = Outcome::ALL
-        .iter()
-        .map(|&o| {
-            (
-                o,
-                delta(now.outcomes[o as usize], previous.outcomes[o as usize]),
-            )
-        })
-        .collect();
-    let of = |wanted: Outcome| {
-        outcomes
-            .iter()
-            .find(|(o, _)| *o == wanted)
-            .map_or(0, |p| p.1)
-    };
-    let queries: u64 = outcomes.iter().map(|(_, n)| n).sum();
+    let of = |o: Outcome| delta(now.outcomes[o as usize], previous.outcomes[o as usize]);
+    let queries: u64 = Outcome::ALL.iter().map(|&o| of(o)).sum();
     let upstream = delta(now.upstream_queries, previous.upstream_queries);
 
     let mut service = vec![figure("Queries", "Count", queries)];
     service.extend(
-        outcomes
+        Outcome::ALL
             .iter()
-            .map(|&(o, n)| figure(outcome_metric(o), "Count", n)),
+            .map(|&o| figure(outcome_metric(o), "Count", of(o))),
     );
     if queries > 0 {
         let ratio = 100.0 * of(Outcome::Servfail) as f64 / queries as f64;

@@ -41,7 +41,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    const ALL: [Outcome; 10] = [
         Outcome::Override,
         Outcome::Forwarded,
         Outcome::CacheHit,
@@ -54,7 +54,7 @@ impl Outcome {
         Outcome::RateLimited,
     ];
 
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Outcome::Override => "override",
             Outcome::Forwarded => "forwarded",
