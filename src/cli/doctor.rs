@@ -135,7 +135,22 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
 
     for source in &config.sources {
         let label = source.label();
-        match discovery::discover_once(std::slice::from_ref(source), &config.upstreams).await {
+        let result =
+            discovery::discover_once(std::slice::from_ref(source), &config.upstreams).await;
+        // The role step on its own line: a trust policy is fixed elsewhere than a permission.
+        if let Some(role) = &source.role {
+            match &result {
+                Err((_, e)) if e.operation() == "AssumeRole" => {
+                    checks.push(assume_failure(&label, &role.arn, e));
+                    continue;
+                }
+                _ => checks.push(Check::pass(
+                    format!("assume role {label}"),
+                    format!("{} assumed as session {}", role.arn, role.session_name),
+                )),
+            }
+        }
+        match result {
             Err((_, e)) => checks.push(api_failure(&label, &e)),
             Ok(results) => {
                 checks.push(Check::pass(
@@ -229,6 +244,19 @@ fn local_address(listen: SocketAddr) -> SocketAddr {
         }
         _ => listen,
     }
+}
+
+fn assume_failure(label: &str, role: &str, e: &DiscoveryError) -> Check {
+    let fix = match e {
+        DiscoveryError::AccessDenied { .. } => format!(
+            "let the role bedrock-link runs with assume {role}: its trust policy must name that role (and the external ID, if it sets one), and that role needs sts:AssumeRole on it (the interconnect module's discovery_role and the resolver module's discovery_role_arn do both)"
+        ),
+        DiscoveryError::Unreachable { .. } => {
+            "STS cannot be reached: check the route or the STS interface endpoint, and AWS_ENDPOINT_URL_STS if it is set".into()
+        }
+        _ => "see the error; check role_arn, external_id and the credentials bedrock-link starts from".into(),
+    };
+    Check::fail(format!("assume role {label}"), e.to_string(), fix)
 }
 
 fn api_failure(label: &str, e: &DiscoveryError) -> Check {

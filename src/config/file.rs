@@ -166,6 +166,12 @@ pub struct SourceSection {
     #[serde(default)]
     pub domains: Vec<String>,
     pub endpoint_url: Option<String>,
+    /// A role to assume (STS AssumeRole) for this source's EC2 calls.
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy asks for.
+    pub external_id: Option<String>,
+    /// The session name the assumed role's calls are logged under (CloudTrail).
+    pub session_name: Option<String>,
     #[serde(default = "default_refresh", with = "humantime_serde")]
     pub refresh: Duration,
     #[serde(default = "default_max_stale", with = "humantime_serde")]

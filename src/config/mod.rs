@@ -80,10 +80,20 @@ pub struct SourceConfig {
     /// Extra DNS domains of the scope, lower case (the partition's are always in it).
     pub domains: Vec<String>,
     pub endpoint_url: Option<String>,
+    /// The role this source's EC2 calls are made as; `None`: the default credential chain's.
+    pub role: Option<AssumeRole>,
     pub refresh: Duration,
     pub max_stale: Duration,
     /// The port the endpoints' addresses are probed on; `None`: not probed.
     pub health_check: Option<u16>,
+}
+
+/// A role assumed through STS, starting from the default credential chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
 }
 
 impl SourceConfig {

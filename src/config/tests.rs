@@ -188,6 +188,28 @@ fn sources_parse_with_defaults() {
     assert_eq!(c.sources[0].refresh, Duration::from_secs(5));
 }
 
+const ROLE: &str = "arn:aws:iam::222222222222:role/network/bedrock-link-discovery";
+
+#[test]
+fn a_source_may_assume_a_role() {
+    let base = "[[source]]\nregion = \"us-east-1\"\nvpc_id = \"vpc-0a\"\n";
+    assert_eq!(load(base).unwrap().sources[0].role, None);
+    let c = load(&format!("{base}role_arn = \"{ROLE}\"\n")).unwrap();
+    let role = c.sources[0].role.clone().unwrap();
+    assert_eq!(role.arn, ROLE);
+    assert_eq!(role.external_id, None);
+    assert_eq!(role.session_name, "bedrock-link");
+    let c = load(&format!(
+        "{base}role_arn = \"{ROLE}\"\nexternal_id = \"team-ml:42\"\nsession_name = \"resolver@app\"\n"
+    ))
+    .unwrap();
+    let role = c.sources[0].role.clone().unwrap();
+    assert_eq!(role.external_id.as_deref(), Some("team-ml:42"));
+    assert_eq!(role.session_name, "resolver@app");
+    let gov = "arn:aws-us-gov:iam::123456789012:role/r";
+    assert!(load(&format!("{base}role_arn = \"{gov}\"\n")).is_ok());
+}
+
 #[test]
 fn bad_sources_name_the_key_and_line() {
     let base = "region = \"ap-southeast-2\"\nvpc_id = \"vpc-1\"\n";
@@ -221,6 +243,26 @@ fn bad_sources_name_the_key_and_line() {
             "source[0].max_stale",
         ),
         (format!("{base}vcp = 1"), "source[0]"),
+        (
+            format!("{base}role_arn = \"arn:aws:iam::1234:role/x\""),
+            "source[0].role_arn",
+        ),
+        (
+            format!("{base}role_arn = \"arn:aws:iam::123456789012:user/x\""),
+            "source[0].role_arn",
+        ),
+        (
+            format!("{base}external_id = \"abc\""),
+            "source[0].external_id",
+        ),
+        (
+            format!("{base}role_arn = \"{ROLE}\"\nexternal_id = \"a b\""),
+            "source[0].external_id",
+        ),
+        (
+            format!("{base}role_arn = \"{ROLE}\"\nsession_name = \"x\""),
+            "source[0].session_name",
+        ),
     ] {
         let e = load(&format!("[dns]\nttl = 5\n[[source]]\n{text}\n")).unwrap_err();
         assert!(e.key.starts_with(key), "{text}: {e}");

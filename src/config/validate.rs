@@ -13,7 +13,8 @@ use super::file::{
 };
 use super::names::{is_region, parse_override_name};
 use super::{
-    Config, EmfSettings, Flags, HealthSettings, Rate, SourceConfig, StaticOverride, VPC_RESOLVER,
+    AssumeRole, Config, EmfSettings, Flags, HealthSettings, Rate, SourceConfig, StaticOverride,
+    VPC_RESOLVER,
 };
 
 /// Checks one `[[source]]`; the error names the key within it.
@@ -71,6 +72,7 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
     if let Some(problem) = s.endpoint_url.as_deref().and_then(url_problem) {
         return Err(("endpoint_url", problem));
     }
+    let role = validate_role(s)?;
     if s.refresh < Duration::from_secs(1) {
         return Err(("refresh", "must be at least 1s".into()));
     }
@@ -87,10 +89,79 @@ fn validate_source(s: &SourceSection) -> Result<SourceConfig, (&'static str, Str
         services,
         domains,
         endpoint_url: s.endpoint_url.clone(),
+        role,
         refresh: s.refresh,
         max_stale: s.max_stale,
         health_check: s.health_check.then(|| *s.health_check_port.get_ref()),
     })
+}
+
+/// `role_arn`, `external_id` and `session_name`, as IAM and STS accept them.
+fn validate_role(s: &SourceSection) -> Result<Option<AssumeRole>, (&'static str, String)> {
+    let Some(arn) = &s.role_arn else {
+        for (key, set) in [
+            ("external_id", s.external_id.is_some()),
+            ("session_name", s.session_name.is_some()),
+        ] {
+            if set {
+                return Err((key, "only applies with role_arn".into()));
+            }
+        }
+        return Ok(None);
+    };
+    if !is_role_arn(arn) {
+        let m = format!(
+            "{arn:?} is not an IAM role ARN (like \"arn:aws:iam::123456789012:role/bedrock-link-discovery\")"
+        );
+        return Err(("role_arn", m));
+    }
+    // STS: an external ID is 2-1224 characters, a session name 2-64, both of [\w+=,.@:/-].
+    let sts_chars = |v: &str, extra: &[u8]| {
+        v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b) || extra.contains(&b))
+    };
+    if let Some(id) = &s.external_id
+        && (!(2..=1224).contains(&id.len()) || !sts_chars(id, b":/"))
+    {
+        let m =
+            format!("{id:?}: an external ID is 2 to 1224 letters, digits and _+=,.@:/- characters");
+        return Err(("external_id", m));
+    }
+    let session_name = s
+        .session_name
+        .clone()
+        .unwrap_or_else(|| "bedrock-link".into());
+    if !(2..=64).contains(&session_name.len()) || !sts_chars(&session_name, b"") {
+        let m = format!(
+            "{session_name:?}: a session name is 2 to 64 letters, digits and _+=,.@- characters"
+        );
+        return Err(("session_name", m));
+    }
+    Ok(Some(AssumeRole {
+        arn: arn.clone(),
+        external_id: s.external_id.clone(),
+        session_name,
+    }))
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let name = resource.strip_prefix("role/").unwrap_or("");
+    prefix == "arn"
+        && partition.starts_with("aws")
+        && service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !name.is_empty()
+        && !name.ends_with('/')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-/".contains(&b))
 }
 
 /// Checks `[health]`; the error gives the value's place and key.

@@ -9,6 +9,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 
+use super::assume::RoleCredentials;
 use super::resolver::UpstreamDns;
 use super::services::{service_matches, short_name};
 use super::{DiscoveryError, DnsEntry, Endpoint, Snapshot};
@@ -27,29 +28,67 @@ const SERVICE_NAMES_TTL: Duration = Duration::from_secs(3600);
 /// ENI ids per DescribeNetworkInterfaces call (a filter takes up to 200 values).
 const ENI_BATCH: usize = 100;
 
-/// Builds the EC2 client of a source: its region, the default credential chain, the
-/// endpoint override when one is given, and names resolved through `dns` (the upstream
-/// servers, never the system resolver). TLS uses rustls with ring.
-pub async fn client(source: &SourceConfig, dns: &UpstreamDns) -> Client {
-    use aws_config::timeout::TimeoutConfig;
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+/// The EC2 client of a source: its region, the default credential chain (or the source's
+/// role, assumed from it), the endpoint override when one is given, and names resolved
+/// through `dns` (the upstream servers, never the system resolver). TLS: rustls with ring.
+pub struct Access {
+    /// The source's SDK configuration without its EC2 endpoint (STS has its own).
+    base: aws_config::SdkConfig,
+    endpoint_url: Option<String>,
+    role: Option<RoleCredentials>,
+    client: Option<Client>,
+}
 
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_with_resolver(dns.clone());
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(30))
-        .build();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(source.region.clone()))
-        .http_client(http)
-        .timeout_config(timeouts);
-    if let Some(url) = &source.endpoint_url {
-        loader = loader.endpoint_url(url);
+impl Access {
+    pub async fn new(source: &SourceConfig, dns: &UpstreamDns) -> Self {
+        use aws_config::timeout::TimeoutConfig;
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_with_resolver(dns.clone());
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(30))
+            .build();
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(source.region.clone()))
+            .http_client(http)
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        let role = source.role.as_ref().map(|r| RoleCredentials::new(&base, r));
+        Self {
+            base,
+            endpoint_url: source.endpoint_url.clone(),
+            role,
+            client: None,
+        }
     }
-    Client::new(&loader.load().await)
+
+    /// The client for the next pass: with the role's credentials, renewed when they are about
+    /// to expire; the role step's failure is the pass's.
+    pub async fn client(&mut self) -> Result<Client, DiscoveryError> {
+        let credentials = match &mut self.role {
+            None => None,
+            Some(role) => match role.get().await? {
+                (_, false) => None,
+                (fresh, true) => Some(fresh),
+            },
+        };
+        if self.client.is_none() || credentials.is_some() {
+            let mut config = aws_sdk_ec2::config::Builder::from(&self.base);
+            if let Some(url) = &self.endpoint_url {
+                config = config.endpoint_url(url);
+            }
+            if let Some(c) = credentials {
+                config = config.credentials_provider(c);
+            }
+            self.client = Some(Client::from_conf(config.build()));
+        }
+        Ok(self.client.clone().expect("built above"))
+    }
 }
 
 /// Private DNS names per service, remembered between passes.
@@ -339,7 +378,7 @@ fn filter(name: &str, value: &str) -> Filter {
 }
 
 /// Sorts an SDK error into what an operator needs to know.
-fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> DiscoveryError
+pub(super) fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> DiscoveryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,

@@ -8,7 +8,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DiscoveryError {
     #[error(
-        "{operation}: access denied ({code}): {message}; the role needs ec2:DescribeVpcEndpoints, ec2:DescribeVpcEndpointServices and ec2:DescribeNetworkInterfaces"
+        "{operation}: access denied ({code}): {message}; {}",
+        access_hint(operation)
     )]
     AccessDenied {
         operation: &'static str,
@@ -21,7 +22,7 @@ pub enum DiscoveryError {
         code: String,
         message: String,
     },
-    #[error("{operation}: EC2 API unreachable: {message}")]
+    #[error("{operation}: {} unreachable: {message}", api_name(operation))]
     Unreachable {
         operation: &'static str,
         message: String,
@@ -75,6 +76,26 @@ impl DiscoveryError {
         }
     }
 
+    /// The same error, its message starting with the role it was about (`AssumeRole`).
+    pub fn for_role(mut self, role_arn: &str) -> Self {
+        let (Self::AccessDenied { message, .. }
+        | Self::Throttled { message, .. }
+        | Self::Unreachable { message, .. }
+        | Self::Other { message, .. }) = &mut self;
+        *message = format!("{role_arn}: {message}");
+        self
+    }
+
+    /// The API call that failed (`AssumeRole` for the role step of a source with `role_arn`).
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::AccessDenied { operation, .. }
+            | Self::Throttled { operation, .. }
+            | Self::Unreachable { operation, .. }
+            | Self::Other { operation, .. } => operation,
+        }
+    }
+
     /// The metric label of this kind of failure.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -92,6 +113,24 @@ impl DiscoveryError {
             Self::Other { code, .. } => code.as_deref(),
             Self::Unreachable { .. } => None,
         }
+    }
+}
+
+/// The API an operation belongs to.
+fn api_name(operation: &str) -> &'static str {
+    if operation == "AssumeRole" {
+        "STS API"
+    } else {
+        "EC2 API"
+    }
+}
+
+/// What a denied call needs: the EC2 permissions, or (for the role step) the trust policy.
+fn access_hint(operation: &str) -> &'static str {
+    if operation == "AssumeRole" {
+        "the role's trust policy must allow sts:AssumeRole by the credentials bedrock-link starts from (with the external ID, if it asks for one), and those credentials need sts:AssumeRole on the role"
+    } else {
+        "the role needs ec2:DescribeVpcEndpoints, ec2:DescribeVpcEndpointServices and ec2:DescribeNetworkInterfaces"
     }
 }
 
@@ -154,6 +193,26 @@ mod tests {
             .kind(),
             "other"
         );
+    }
+
+    #[test]
+    fn a_denied_assume_role_names_the_role_and_its_trust_policy() {
+        let role = "arn:aws:iam::222222222222:role/discovery";
+        let e = DiscoveryError::from_parts(
+            "AssumeRole",
+            Some("AccessDenied".into()),
+            "no".into(),
+            false,
+        )
+        .for_role(role);
+        assert_eq!(e.kind(), "access_denied");
+        assert_eq!(e.operation(), "AssumeRole");
+        let text = e.to_string();
+        assert!(
+            text.contains(role) && text.contains("trust policy"),
+            "{text}"
+        );
+        assert!(!text.contains("ec2:Describe"), "{text}");
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! | [`status`] | one source between passes: last good snapshot, freshness, names ever served; its [`Feed`](crate::zone::publisher::Feed) |
 //! | [`error`] | why a pass, the AWS client's resolver, or the start failed |
 //! | `refresh` | (feature `aws`) the task per source: passes, backoff, staleness; the one-off pass |
-//! | `ec2` | (feature `aws`) the EC2 API calls of one pass |
+//! | `ec2` | (feature `aws`) the EC2 API calls of one pass, and the client they are made with |
+//! | `assume` | (feature `aws`) a source's `role_arn`: STS AssumeRole credentials, renewed |
 //! | `resolver` | (feature `aws`) the AWS client's own DNS, through the upstream servers |
 //! | [`services`] | service names and their short forms |
 
@@ -21,6 +22,8 @@ pub mod services;
 pub mod snapshot;
 pub mod status;
 
+#[cfg(feature = "aws")]
+mod assume;
 #[cfg(feature = "aws")]
 pub mod ec2;
 #[cfg(feature = "aws")]

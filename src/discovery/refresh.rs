@@ -87,15 +87,19 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let client = tokio::select! {
-        c = ec2::client(&status.config, &dns) => c,
+    let mut access = tokio::select! {
+        a = ec2::Access::new(&status.config, &dns) => a,
         _ = shutdown.cancelled() => return,
     };
     let mut names = ec2::ServiceNames::default();
     let mut failures = 0u32;
     loop {
+        let pass = async {
+            let client = access.client().await?;
+            ec2::discover(&client, &status.config, &mut names).await
+        };
         let result = tokio::select! {
-            r = ec2::discover(&client, &status.config, &mut names) => r,
+            r = pass => r,
             _ = shutdown.cancelled() => return,
         };
         match result {
@@ -146,10 +150,11 @@ pub async fn discover_once(
     })?;
     let mut out = Vec::new();
     for source in sources {
-        let client = ec2::client(source, &dns).await;
-        let snapshot = ec2::discover(&client, source, &mut ec2::ServiceNames::default())
-            .await
-            .map_err(|e| (source.label(), e))?;
+        let pass = async {
+            let client = ec2::Access::new(source, &dns).await.client().await?;
+            ec2::discover(&client, source, &mut ec2::ServiceNames::default()).await
+        };
+        let snapshot = pass.await.map_err(|e| (source.label(), e))?;
         info!(
             source = %source.label(),
             endpoints = snapshot.endpoints.len(),

@@ -148,6 +148,7 @@ mod tests {
             services: vec!["s3".into(), "bedrock*".into()],
             domains: vec![],
             endpoint_url: None,
+            role: None,
             refresh: Duration::from_secs(1),
             max_stale,
             health_check: None,

@@ -57,6 +57,7 @@ mod tests {
             services: vec!["bedrock*".into()],
             domains: vec![],
             endpoint_url: None,
+            role: None,
             refresh: Duration::from_secs(60),
             max_stale: Duration::from_secs(3600),
             health_check: None,

@@ -1,6 +1,7 @@
 //! The integration tests, one harness: the real server on loopback, queried over UDP and TCP;
 //! the binary; discovery against moto's server. Modules by what they prove.
 
+mod assume_role;
 mod budget;
 mod cli;
 mod discovery;

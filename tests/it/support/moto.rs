@@ -73,10 +73,15 @@ impl Moto {
 
     /// An EC2 client for this server.
     pub fn client(&self) -> Client {
+        self.client_as(Credentials::new("test", "test", None, None, "tests"))
+    }
+
+    /// An EC2 client signing with `credentials` (moto acts in the account they belong to).
+    pub fn client_as(&self, credentials: Credentials) -> Client {
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .credentials_provider(credentials)
             .endpoint_url(self.url())
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .build();
@@ -110,13 +115,20 @@ impl Moto {
 
     /// The EC2 action of every request made between `start_recording` and now, sorted.
     pub fn recorded_calls(&self) -> Vec<String> {
+        let mut actions: Vec<String> = self.recorded_requests().into_iter().map(|r| r.0).collect();
+        actions.sort();
+        actions
+    }
+
+    /// Each request made between `start_recording` and now, in order: its action and the
+    /// access key id it was signed with (from the SigV4 `Authorization` header).
+    pub fn recorded_requests(&self) -> Vec<(String, String)> {
         self.http("POST", "/moto-api/recorder/stop-recording")
             .expect("moto answers");
         let log = self
             .http("GET", "/moto-api/recorder/download-recording")
             .expect("moto answers");
-        let mut actions: Vec<String> = log
-            .lines()
+        log.lines()
             .filter_map(|line| {
                 use base64::Engine;
                 let entry: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -131,13 +143,23 @@ impl Moto {
                 } else {
                     body.to_string()
                 };
-                body.split('&')
-                    .find_map(|kv| kv.strip_prefix("Action="))
-                    .map(str::to_string)
+                let action = body
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("Action="))?
+                    .to_string();
+                let auth = entry["headers"]["Authorization"]
+                    .as_str()
+                    .or_else(|| entry["headers"]["authorization"].as_str())
+                    .unwrap_or_default();
+                let key = auth
+                    .split("Credential=")
+                    .nth(1)
+                    .and_then(|c| c.split('/').next())
+                    .unwrap_or_default()
+                    .to_string();
+                Some((action, key))
             })
-            .collect();
-        actions.sort();
-        actions
+            .collect()
     }
 
     /// Stops the server (the EC2 API "goes away").

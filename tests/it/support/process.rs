@@ -25,6 +25,7 @@ pub fn command() -> Command {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_EC2",
+        "AWS_ENDPOINT_URL_STS",
         "RUST_LOG",
         "BEDROCK_LINK_CONFIG",
         "BEDROCK_LINK_CONFIG_TOML",
@@ -90,7 +91,13 @@ fn collect_lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<St
 
 impl Daemon {
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Daemon::start`] with `env` on top of the test environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = command()
+            .envs(env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
