@@ -126,6 +126,27 @@ pub struct DiscoverArgs {
     /// as the resolver's probes do, and show whether it accepts (run it from the app VPC).
     #[arg(long)]
     pub probe: bool,
+    #[command(flatten)]
+    pub app_region: AppRegionArg,
+}
+
+/// `--app-region`: also ask whether that region offers each served service over native
+/// cross-region PrivateLink (one DescribeVpcEndpointServices call per service).
+#[derive(Debug, Args)]
+pub struct AppRegionArg {
+    /// The app VPC's region (the resolver module sets BEDROCK_LINK_APP_REGION in the task).
+    #[arg(long = "app-region", env = "BEDROCK_LINK_APP_REGION", value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    if crate::config::is_region(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an AWS region name (like \"ap-southeast-2\")"
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +162,8 @@ pub struct DoctorArgs {
     /// Skip the TCP connection check.
     #[arg(long)]
     pub no_connect: bool,
+    #[command(flatten)]
+    pub app_region: AppRegionArg,
 }
 
 #[derive(Debug, Args)]

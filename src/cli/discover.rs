@@ -66,6 +66,18 @@ pub fn run(args: DiscoverArgs) -> Result<(), Failure> {
             ports.push(source.health_check);
         }
     }
+    if let Some(app_region) = &args.app_region.region {
+        let services = served_services(&all, app_region);
+        let offers = runtime(false)?.block_on(discovery::cross_region::offers(
+            app_region,
+            &services,
+            &config.upstreams,
+        ));
+        // On stderr: stdout keeps the rows' contract.
+        for offer in &offers {
+            eprintln!("cross-region privatelink: {}", offer.advice());
+        }
+    }
     let health = if args.probe {
         Some(probe_rows(&all, &ports, config.health)?)
     } else {
@@ -92,6 +104,16 @@ pub fn run(args: DiscoverArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Each served service once, with its region, where that is not the app's (`discover` rows).
+fn served_services(rows: &[Row], app_region: &str) -> Vec<(String, String)> {
+    let set: BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| r.region != app_region)
+        .map(|r| (r.service.clone(), r.region.clone()))
+        .collect();
+    set.into_iter().collect()
 }
 
 fn print_rows(rows: &[Row], health: Option<&[Option<Probed>]>) {

@@ -37,6 +37,7 @@ pub fn run_command(args: DoctorArgs) -> Result<(), Failure> {
         resolver: args.resolver,
         port: args.port,
         no_connect: args.no_connect,
+        app_region: args.app_region.region,
         timeout: Duration::from_secs(3),
     };
     let checks = runtime(false)?.block_on(run(&config, &options));
@@ -101,6 +102,8 @@ pub struct Options {
     pub port: u16,
     /// Skip the TCP connection check.
     pub no_connect: bool,
+    /// Ask this region whether it offers each served service over cross-region PrivateLink.
+    pub app_region: Option<String>,
     pub timeout: Duration,
 }
 
@@ -133,6 +136,8 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
         })
         .collect();
 
+    // (service, its region) of every endpoint found, for the cross-region question.
+    let mut served: Vec<(String, String)> = Vec::new();
     for source in &config.sources {
         let label = source.label();
         let result =
@@ -159,6 +164,14 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
                 ));
                 let snapshot = &results[0].1;
                 checks.push(endpoints_check(&label, source, snapshot));
+                for e in &snapshot.endpoints {
+                    let wanted = (e.service.clone(), source.region.clone());
+                    if options.app_region.as_ref() != Some(&source.region)
+                        && !served.contains(&wanted)
+                    {
+                        served.push(wanted);
+                    }
+                }
                 for record in snapshot.records() {
                     if !record.ipv4.is_empty() {
                         expected.push(Expected {
@@ -172,6 +185,20 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
         }
     }
 
+    if let Some(app_region) = &options.app_region {
+        let offers = discovery::cross_region::offers(app_region, &served, &config.upstreams).await;
+        for offer in offers {
+            let check = format!("cross-region privatelink {}", offer.service);
+            checks.push(match &offer.offered {
+                Ok(_) => Check::pass(check, offer.advice()),
+                Err(_) => Check::fail(
+                    check,
+                    offer.advice(),
+                    "the app region's EC2 API must answer DescribeVpcEndpointServices (the discovery policy allows it): check the route to it and AWS_ENDPOINT_URL_EC2",
+                ),
+            });
+        }
+    }
     let resolver = options
         .resolver
         .unwrap_or_else(|| local_address(config.listen[0]));

@@ -20,7 +20,7 @@ use ipnet::IpNet;
 
 pub use self::error::ConfigError;
 pub use self::file::{OnUnavailable, default_allow, default_services};
-pub use self::names::parse_override_name;
+pub use self::names::{is_region, parse_override_name};
 pub use self::validate::parse_upstream;
 
 /// A per-client rate limit (`[dns.rate_limit]`): a token bucket per source address.

@@ -32,7 +32,7 @@ pub fn parse_override_name(s: &str) -> Result<Name, String> {
 }
 
 /// `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`, `eu-central-2`...
-pub(super) fn is_region(s: &str) -> bool {
+pub fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     let lower_alnum = |p: &&str| {
         !p.is_empty()

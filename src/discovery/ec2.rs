@@ -41,23 +41,7 @@ pub struct Access {
 
 impl Access {
     pub async fn new(source: &SourceConfig, dns: &UpstreamDns) -> Self {
-        use aws_config::timeout::TimeoutConfig;
-        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_with_resolver(dns.clone());
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(10))
-            .operation_timeout(Duration::from_secs(30))
-            .build();
-        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(source.region.clone()))
-            .http_client(http)
-            .timeout_config(timeouts)
-            .load()
-            .await;
+        let base = sdk_config(&source.region, dns).await;
         let role = source.role.as_ref().map(|r| RoleCredentials::new(&base, r));
         Self {
             base,
@@ -89,6 +73,28 @@ impl Access {
         }
         Ok(self.client.clone().expect("built above"))
     }
+}
+
+/// The SDK configuration for `region`: the default chain, timeouts, rustls, names resolved
+/// through `dns`; no endpoint override (each client sets its own).
+pub async fn sdk_config(region: &str, dns: &UpstreamDns) -> aws_config::SdkConfig {
+    use aws_config::timeout::TimeoutConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_with_resolver(dns.clone());
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .http_client(http)
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 /// Private DNS names per service, remembered between passes.

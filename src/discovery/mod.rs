@@ -13,6 +13,7 @@
 //! | [`error`] | why a pass, the AWS client's resolver, or the start failed |
 //! | `refresh` | (feature `aws`) the task per source: passes, backoff, staleness; the one-off pass |
 //! | `ec2` | (feature `aws`) the EC2 API calls of one pass, and the client they are made with |
+//! | `cross_region` | (feature `aws`) whether the app region offers a service over cross-region PrivateLink |
 //! | `assume` | (feature `aws`) a source's `role_arn`: STS AssumeRole credentials, renewed |
 //! | `resolver` | (feature `aws`) the AWS client's own DNS, through the upstream servers |
 //! | [`services`] | service names and their short forms |
@@ -24,6 +25,8 @@ pub mod status;
 
 #[cfg(feature = "aws")]
 mod assume;
+#[cfg(feature = "aws")]
+pub mod cross_region;
 #[cfg(feature = "aws")]
 pub mod ec2;
 #[cfg(feature = "aws")]

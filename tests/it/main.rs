@@ -4,6 +4,7 @@
 mod assume_role;
 mod budget;
 mod cli;
+mod cross_region;
 mod discovery;
 mod emf;
 mod forwarding;
