@@ -206,12 +206,16 @@ class Moto:
 
     # The EC2 and Route 53 APIs, asked directly (not through Terraform or the binary), so
     # that what was created is checked against moto's own record of it.
-    def ec2(self, region: str, action: str, **params) -> ET.Element:
+    def ec2(self, region: str, action: str, account: str | None = None, **params) -> ET.Element:
+        """`account`: ask as that account (moto's x-moto-account-id) instead of the test key's."""
         body = urllib.parse.urlencode({"Action": action, "Version": "2016-11-15", **params}).encode()
-        req = urllib.request.Request(self.url + "/", data=body, headers={
+        headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0",
-        })
+        }
+        if account:
+            headers["x-moto-account-id"] = account
+        req = urllib.request.Request(self.url + "/", data=body, headers=headers)
         return strip_ns(ET.fromstring(urllib.request.urlopen(req, timeout=30).read()))
 
     def cloudwatch(self, region: str, action: str, **params) -> ET.Element:

@@ -93,6 +93,9 @@ def test_module_ports_health_path_and_env_match_the_binary():
     nlb = (MODULES / "resolver" / "nlb.tf").read_text()
     assert '{ name = "BEDROCK_LINK_CONFIG_TOML", value = local.config }' in main
     assert "BEDROCK_LINK_CONFIG_TOML" in binary("dns", "serve", "--help").stdout
+    assert '{ name = "BEDROCK_LINK_APP_REGION", value = var.region }' in main
+    assert "BEDROCK_LINK_APP_REGION" in binary("doctor", "--help").stdout
+    assert "BEDROCK_LINK_APP_REGION" in binary("discover", "--help").stdout
     assert '"healthcheck", "--url", "http://127.0.0.1:${var.admin_port}/readyz"' in main
     assert 'path                = "/readyz"' in nlb and 'port                = tostring(var.admin_port)' in nlb
     assert "http://127.0.0.1:9153/readyz" in binary("healthcheck", "--help").stdout

@@ -11,19 +11,21 @@
 Run by tests/run-all.sh (BEDROCK_LINK_BIN is the built binary)."""
 
 import json
+import os
 import pathlib
 import shutil
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import BIN, DEPLOY, HERE, Process, address_key, binary, dig, free_port
+from conftest import BIN, DEPLOY, HERE, SAFE_ENV, Process, address_key, binary, dig, free_port
 
 APP_REGION = "ap-southeast-6"
 ENDPOINT_REGION = "ap-southeast-2"
 IMAGE = "registry.invalid/bedrock-link:test"
-EXAMPLES = ["new-vpcs", "existing-app-vpc", "phz-fallback"]
+EXAMPLES = ["new-vpcs", "existing-app-vpc", "phz-fallback", "hub-and-spoke"]
 MODULES = ["interconnect", "interconnect/modules/vpc", "resolver"]
 
 
@@ -60,17 +62,20 @@ def test_module_tests_pass(terraform, deploy_copy, module):
 # one-line change to the module that reintroduces a real mistake, and the run that must then
 # fail. (module, file, text, replacement, test file, run)
 MUTATIONS = [
-    ("interconnect", "peering.tf", "route_table_id            = each.value.route_table_id\n  destination_cidr_block    = each.value.cidr\n  vpc_peering_connection_id = aws_vpc_peering_connection.this.id\n  depends_on                = [aws_vpc_peering_connection_accepter.this]\n}\n\nresource \"aws_route\" \"endpoints_to_app\"",
-     "route_table_id            = values(local.app_route_tables)[0]\n  destination_cidr_block    = each.value.cidr\n  vpc_peering_connection_id = aws_vpc_peering_connection.this.id\n  depends_on                = [aws_vpc_peering_connection_accepter.this]\n}\n\nresource \"aws_route\" \"endpoints_to_app\"",
+    ("interconnect", "peering.tf", "route_table_id            = each.value.route_table_id\n  destination_cidr_block    = each.value.cidr\n  vpc_peering_connection_id = local.peered ? aws_vpc_peering_connection.this[0].id : null\n  transit_gateway_id        = local.peered ? null : var.app_transit_gateway_id",
+     "route_table_id            = values(local.app_route_tables)[0]\n  destination_cidr_block    = each.value.cidr\n  vpc_peering_connection_id = local.peered ? aws_vpc_peering_connection.this[0].id : null\n  transit_gateway_id        = local.peered ? null : var.app_transit_gateway_id",
      "new_vpcs", "routes_both_ways"),
     ("interconnect", "peering.tf", "for cidr in local.app_vpc_cidrs :", "for cidr in [local.app_vpc_cidrs[0]] :",
      "existing_vpcs", "routes_to_private_tables_and_back_to_every_app_cidr"),
     ("interconnect", "peering.tf", '!anytrue([for r in rt.routes : startswith(coalesce(r.gateway_id, "-"), "igw-")])', "true",
      "existing_vpcs", "routes_to_private_tables_and_back_to_every_app_cidr"),
-    ("interconnect", "endpoints.tf", "    cidr_blocks = local.app_allowed_cidrs\n", '    cidr_blocks = ["0.0.0.0/0"]\n',
+    ("interconnect", "endpoints.tf", "  cidr_ipv4         = each.value\n", '  cidr_ipv4         = "0.0.0.0/0"\n',
      "new_vpcs", "endpoint_security_group_admits_443_from_app_cidrs_only"),
-    ("interconnect", "endpoints.tf", "    from_port   = 443\n    to_port     = 443\n    protocol    = \"tcp\"\n    cidr_blocks = local.app_allowed_cidrs",
-     "    from_port   = 0\n    to_port     = 65535\n    protocol    = \"tcp\"\n    cidr_blocks = local.app_allowed_cidrs",
+    ("interconnect", "endpoints.tf", "  from_port         = 443\n  to_port           = 443\n  cidr_ipv4         = each.value",
+     "  from_port         = 0\n  to_port           = 65535\n  cidr_ipv4         = each.value",
+     "new_vpcs", "endpoint_security_group_admits_443_from_app_cidrs_only"),
+    ("interconnect", "endpoints.tf", "  # its CIDRs the same way, and no deployment rewrites another's.\n",
+     "  # its CIDRs the same way, and no deployment rewrites another's.\n  ingress {\n    from_port   = 443\n    to_port     = 443\n    protocol    = \"tcp\"\n    cidr_blocks = local.app_allowed_cidrs\n  }\n",
      "new_vpcs", "endpoint_security_group_admits_443_from_app_cidrs_only"),
     ("interconnect", "endpoints.tf", "condition     = length(local.app_allowed_outside) == 0", "condition     = var.name != \"\"",
      "existing_vpcs", "allowed_cidrs_outside_the_app_vpc_are_refused"),
@@ -78,7 +83,7 @@ MUTATIONS = [
      "new_vpcs", "one_endpoint_per_service_with_its_private_dns_setting"),
     ("interconnect", "endpoints.tf", "k => one([for d in e.dns_entry : d if can(regex(\"^${e.id}-[0-9a-z]+\\\\.\", d.dns_name))])",
      "k => e.dns_entry[0]", "new_vpcs", "phz_mode_aliases_each_hostname_to_the_regional_name"),
-    ("interconnect", "phz.tf", 'phz_services = var.dns_mode == "phz" ? var.services : {}', "phz_services = var.services",
+    ("interconnect", "phz.tf", 'phz_services = var.dns_mode == "phz" ? local.peering_services : {}', "phz_services = local.peering_services",
      "new_vpcs", "resolver_mode_has_no_zones_and_a_discovery_endpoint"),
     ("interconnect", "main.tf", "condition     = !local.app_vpc_needs_dns_hostnames || self.enable_dns_hostnames", "condition     = var.name != \"\"",
      "existing_vpcs", "phz_mode_needs_dns_hostnames_in_the_app_vpc"),
@@ -96,7 +101,7 @@ MUTATIONS = [
      "existing_vpcs", "existing_endpoint_vpc_routes_from_its_route_tables"),
     ("interconnect", "main.tf", "      for v in local.app_vpc_cidrs :", "      for v in [local.app_vpc_cidrs[0]] :",
      "existing_vpcs", "allowed_cidrs_inside_a_secondary_cidr_are_accepted"),
-    ("interconnect", "main.tf", 'app_vpc_needs_dns_hostnames      = var.dns_mode == "phz" || length(var.app_interface_endpoints) > 0',
+    ("interconnect", "main.tf", 'app_vpc_needs_dns_hostnames      = var.dns_mode == "phz" || length(var.app_interface_endpoints) + length(local.cross_region_services) > 0',
      "app_vpc_needs_dns_hostnames      = true", "existing_vpcs", "resolver_mode_needs_only_dns_support_in_the_app_vpc"),
     ("interconnect", "main.tf", "condition     = self.enable_dns_support", 'condition     = var.name != ""',
      "existing_vpcs", "dns_support_off_in_the_app_vpc_is_refused"),
@@ -144,6 +149,49 @@ MUTATIONS = [
      "resolver", "dhcp_option_set_names_at_most_four_nlb_addresses"),
     ("interconnect", "peering.tf", "peer_owner_id = data.aws_caller_identity.endpoint.account_id", "peer_owner_id = null",
      "new_vpcs", "peering_names_the_endpoint_account"),
+    # Endpoints in a network account, joining deployments, transit gateways, cross-region services.
+    ("interconnect", "discovery_role.tf", '        "ec2:DescribeNetworkInterfaces",\n', '        "ec2:DescribeNetworkInterfaces",\n        "ec2:DescribeInstances",\n',
+     "new_vpcs", "discovery_role_may_do_exactly_the_three_describes_and_trusts_only_the_given_roles"),
+    ("interconnect", "discovery_role.tf", '{ ArnLike = { "aws:PrincipalArn" = local.discovery_trusted } }', "{}",
+     "new_vpcs", "discovery_role_may_do_exactly_the_three_describes_and_trusts_only_the_given_roles"),
+    ("interconnect", "discovery_role.tf", 'var.discovery_role.external_id == null ? {} : { StringEquals', "true ? {} : { StringEquals",
+     "new_vpcs", "discovery_role_may_do_exactly_the_three_describes_and_trusts_only_the_given_roles"),
+    ("interconnect", "outputs.tf", "    role_arn       = one(aws_iam_role.discovery[*].arn)\n", "    role_arn       = null\n",
+     "new_vpcs", "discovery_role_may_do_exactly_the_three_describes_and_trusts_only_the_given_roles"),
+    ("interconnect", "discovery_role.tf", "  count    = var.discovery_role == null ? 0 : 1\n  provider = aws.endpoint\n\n  name_prefix",
+     "  count    = 1\n  provider = aws.endpoint\n\n  name_prefix", "new_vpcs", "no_discovery_role_unless_asked"),
+    ("interconnect", "endpoints.tf", "  for_each = var.create_endpoints ? local.peering_services : {}", "  for_each = var.create_endpoints ? var.services : {}",
+     "new_vpcs", "a_cross_region_service_gets_an_app_vpc_endpoint_and_no_resolver_scope"),
+    ("interconnect", "endpoints.tf", "  service_region      = var.endpoint_region\n", "",
+     "new_vpcs", "a_cross_region_service_gets_an_app_vpc_endpoint_and_no_resolver_scope"),
+    ("interconnect", "outputs.tf", "    services       = sort(keys(local.peering_services))", "    services       = sort(keys(var.services))",
+     "new_vpcs", "a_cross_region_service_gets_an_app_vpc_endpoint_and_no_resolver_scope"),
+    ("interconnect", "endpoints.tf", "    cidr_blocks = local.app_vpc_cidrs\n", '    cidr_blocks = ["0.0.0.0/0"]\n',
+     "new_vpcs", "a_cross_region_service_gets_an_app_vpc_endpoint_and_no_resolver_scope"),
+    ("interconnect", "phz.tf", 'phz_services = var.dns_mode == "phz" ? local.peering_services : {}', 'phz_services = var.dns_mode == "phz" ? var.services : {}',
+     "new_vpcs", "a_cross_region_service_gets_no_private_hosted_zone"),
+    ("interconnect", "peering.tf", "  peered = var.connectivity == \"peering\"", "  peered = true",
+     "new_vpcs", "transit_gateway_routes_replace_the_peering"),
+    ("interconnect", "peering.tf", "  transit_gateway_id        = local.peered ? null : var.endpoint_transit_gateway_id",
+     "  transit_gateway_id        = local.peered ? null : var.app_transit_gateway_id",
+     "new_vpcs", "transit_gateway_routes_replace_the_peering"),
+    ("interconnect", "peering.tf", "      condition     = local.peered || var.endpoint_transit_gateway_id != null", '      condition     = var.name != ""',
+     "new_vpcs", "transit_gateway_needs_both_gateways"),
+    ("interconnect", "endpoints.tf", "  for_each = var.create_endpoints ? local.peering_services : {}", "  for_each = local.peering_services",
+     "existing_vpcs", "a_joining_deployment_creates_no_endpoint_and_only_its_own_rules"),
+    ("interconnect", "endpoints.tf", "  endpoint_security_group_id = var.create_endpoints ? aws_security_group.endpoints[0].id : var.endpoint_security_group_id",
+     '  endpoint_security_group_id = var.create_endpoints ? aws_security_group.endpoints[0].id : "sg-0"',
+     "existing_vpcs", "a_joining_deployment_creates_no_endpoint_and_only_its_own_rules"),
+    ("interconnect", "endpoints.tf", "    { for k, e in data.aws_vpc_endpoint.joined : k => { id = e.id, network_interface_ids = e.network_interface_ids, dns_entry = e.dns_entry } },\n", "",
+     "existing_vpcs", "a_joining_deployment_creates_no_endpoint_and_only_its_own_rules"),
+    ("interconnect", "endpoints.tf", "      condition     = var.create_endpoints || var.endpoint_security_group_id != null", '      condition     = var.name != ""',
+     "existing_vpcs", "joining_needs_the_endpoints_group"),
+    ("resolver", "main.tf", '      Resource = length(local.discovery_roles) > 0 ? local.discovery_roles : ["*"]', '      Resource = ["*"]',
+     "resolver", "task_role_may_assume_only_the_sources_roles"),
+    ("resolver", "bedrock-link.toml.tftpl", 'external_id = "${s.external_id}"\n', "",
+     "resolver", "task_role_may_assume_only_the_sources_roles"),
+    ("resolver", "main.tf", '      Effect   = length(local.discovery_roles) > 0 ? "Allow" : "Deny"', '      Effect   = "Allow"',
+     "resolver", "no_assume_permission_without_a_role"),
     # Alarms, EMF and scaling.
     ("resolver", "alarms.tf", 'source_labels = [for s in var.sources : "${s.region}/${s.vpc_id}"]',
      "source_labels = [for s in var.sources : s.vpc_id]", "resolver", "alarms_watch_the_nlb_the_tasks_and_the_emf_metrics"),
@@ -305,14 +353,14 @@ def endpoint_facts(moto, endpoint_ids):
     return facts
 
 
-def routes(moto, region, **filters):
+def routes(moto, region, account=None, **filters):
     """route table id -> {destination CIDR: target id}."""
     params = {}
     for i, (name, value) in enumerate(filters.items()):
         params[f"Filter.{i + 1}.Name"] = name.replace("_", "-")
         params[f"Filter.{i + 1}.Value.1"] = value
     out = {}
-    for rt in items(moto.ec2(region, "DescribeRouteTables", **params), "routeTableSet"):
+    for rt in items(moto.ec2(region, "DescribeRouteTables", account=account, **params), "routeTableSet"):
         out[text(rt, "routeTableId")] = {
             text(r, "destinationCidrBlock"): text(r, "vpcPeeringConnectionId") or text(r, "gatewayId") or text(r, "natGatewayId")
             for r in items(rt, "routeSet")
@@ -512,3 +560,65 @@ def test_phz_fallback_applies_and_destroys(terraform, moto, deploy_copy, tmp_pat
     assert planned == {eid: facts[eid][0][0] for eid in out["endpoint_ids"].values()}
 
     destroy(terraform, path, args)
+
+
+NETWORK_ACCOUNT = "222222222222"
+
+
+def test_hub_and_spoke_applies_and_destroys(terraform, moto, deploy_copy, tmp_path):
+    """The hub in a network account (Terraform assumes a role there, moto switches accounts),
+    two spokes joining it, and discovery through the assumed discovery role."""
+    path = deploy_copy / "terraform" / "examples" / "hub-and-spoke"
+    args = apply(terraform, moto, path, ["app", "network"], image=IMAGE, deletion_protection="false",
+                 network_role_arn=f"arn:aws:iam::{NETWORK_ACCOUNT}:role/network-admin")
+    out = terraform.outputs(path)
+    assert out["endpoint_account_id"] == NETWORK_ACCOUNT
+    assert sorted(out["endpoint_ids"]) == ["bedrock-agent-runtime", "bedrock-runtime"]
+    assert out["joined_endpoint_ids"] == out["endpoint_ids"], "spoke B joins the hub's endpoints"
+
+    # The endpoints exist once, in the network account; none in the spokes' account.
+    created = items(moto.ec2(ENDPOINT_REGION, "DescribeVpcEndpoints", account=NETWORK_ACCOUNT,
+                             **{"Filter.1.Name": "vpc-id", "Filter.1.Value.1": out["endpoint_vpc_id"]}), "vpcEndpointSet")
+    interface = {text(e, "vpcEndpointId") for e in created if text(e, "serviceName").endswith("runtime")}
+    assert interface == set(out["endpoint_ids"].values())
+    assert items(moto.ec2(ENDPOINT_REGION, "DescribeVpcEndpoints"), "vpcEndpointSet") == []
+
+    # Each spoke's CIDR is a rule of its own on the one endpoints group.
+    rules = items(moto.ec2(ENDPOINT_REGION, "DescribeSecurityGroupRules", account=NETWORK_ACCOUNT,
+                           **{"Filter.1.Name": "group-id", "Filter.1.Value.1": out["endpoint_security_group_id"]}),
+                  "securityGroupRuleSet")
+    ingress = sorted((text(r, "cidrIpv4"), text(r, "fromPort"), text(r, "toPort")) for r in rules if text(r, "isEgress") == "false")
+    assert ingress == [("10.10.0.0/16", "443", "443"), ("10.30.0.0/16", "443", "443")], ingress
+
+    # Two peerings, both accepted in the network account, and routes back to both spokes.
+    assert out["peering_connection_ids"]["a"] != out["peering_connection_ids"]["b"]
+    back = routes(moto, ENDPOINT_REGION, account=NETWORK_ACCOUNT, vpc_id=out["endpoint_vpc_id"])
+    targets = {cidr: target for r in back.values() for cidr, target in r.items()}
+    assert targets.get("10.10.0.0/16") == out["peering_connection_ids"]["a"], back
+    assert targets.get("10.30.0.0/16") == out["peering_connection_ids"]["b"], back
+
+    # Each resolver's configuration discovers exactly the hub's endpoints as the discovery role
+    # (STS is moto); without the role, the same pass finds nothing: they are in another account.
+    for spoke, text_ in out["resolver_configs"].items():
+        assert f'role_arn = "{out["discovery_role_arn"]}"' in text_, text_
+        config = tmp_path / f"{spoke}.toml"
+        config.write_text(text_)
+        found = discover_as_role(config, moto)
+        assert {r["endpoint_id"] for r in found} == set(out["endpoint_ids"].values()), (spoke, found)
+    without = tmp_path / "no-role.toml"
+    without.write_text("\n".join(l for l in out["resolver_configs"]["b"].splitlines()
+                                 if not l.startswith(("role_arn", "external_id"))) + "\n")
+    assert discover_as_role(without, moto) == []
+
+    destroy(terraform, path, args)
+    left = items(moto.ec2(ENDPOINT_REGION, "DescribeVpcEndpoints", account=NETWORK_ACCOUNT), "vpcEndpointSet")
+    assert {text(e, "state").lower() for e in left} <= {"deleted"}, [text(e, "vpcEndpointId") for e in left]
+
+
+def discover_as_role(config, moto):
+    """`discover` with STS on moto too (AWS_ENDPOINT_URL_STS), as a task would reach it."""
+    out = subprocess.run([BIN, "discover", "--config", str(config), "--endpoint-url", moto.url, "--output", "json"],
+                         capture_output=True, text=True, timeout=60,
+                         env={"PATH": os.environ.get("PATH", ""), **SAFE_ENV, "AWS_ENDPOINT_URL_STS": moto.url})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

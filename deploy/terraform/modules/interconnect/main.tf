@@ -9,8 +9,8 @@ locals {
 
   # Private DNS on an interface endpoint, and a private hosted zone, both need the VPC's DNS
   # support and DNS hostnames; the resolver forwards to the VPC resolver, which needs support.
-  endpoint_vpc_needs_dns_hostnames = anytrue([for k, v in var.services : v.private_dns_enabled])
-  app_vpc_needs_dns_hostnames      = var.dns_mode == "phz" || length(var.app_interface_endpoints) > 0
+  endpoint_vpc_needs_dns_hostnames = var.create_endpoints && anytrue([for k, v in local.peering_services : v.private_dns_enabled])
+  app_vpc_needs_dns_hostnames      = var.dns_mode == "phz" || length(var.app_interface_endpoints) + length(local.cross_region_services) > 0
 }
 
 locals {
@@ -22,9 +22,12 @@ locals {
   app_vpc_cidrs = var.create_app_vpc ? [var.app_vpc_cidr] : [
     for a in data.aws_vpc.app[0].cidr_block_associations : a.cidr_block if a.state == "associated"
   ]
-  endpoint_vpc_cidrs = var.create_endpoint_vpc ? [var.endpoint_vpc_cidr] : [
-    for a in data.aws_vpc.endpoint[0].cidr_block_associations : a.cidr_block if a.state == "associated"
-  ]
+  endpoint_vpc_cidrs = (
+    var.create_endpoint_vpc ? [var.endpoint_vpc_cidr] :
+    var.endpoint_vpc_cidrs != null ? var.endpoint_vpc_cidrs : [
+      for a in data.aws_vpc.endpoint[0].cidr_block_associations : a.cidr_block if a.state == "associated"
+    ]
+  )
 
   endpoint_subnet_ids = var.create_endpoint_vpc ? [for s in module.endpoint_vpc[0].subnets : s.id] : var.endpoint_subnet_ids
   app_allowed_cidrs   = coalesce(var.app_allowed_cidrs, local.app_vpc_cidrs)
@@ -82,7 +85,7 @@ data "aws_vpc" "app" {
     }
     postcondition {
       condition     = !local.app_vpc_needs_dns_hostnames || self.enable_dns_hostnames
-      error_message = "The app VPC ${coalesce(var.app_vpc_id, "-")} has DNS hostnames (enableDnsHostnames) off: private hosted zones (dns_mode = \"phz\") and private DNS of app_interface_endpoints need it. Turn it on."
+      error_message = "The app VPC ${coalesce(var.app_vpc_id, "-")} has DNS hostnames (enableDnsHostnames) off: private hosted zones (dns_mode = \"phz\") and private DNS of app_interface_endpoints and cross_region_endpoint services need it. Turn it on."
     }
   }
 }
@@ -117,7 +120,7 @@ data "aws_vpc" "endpoint" {
 
   lifecycle {
     precondition {
-      condition     = var.endpoint_vpc_id != null && length(var.endpoint_subnet_ids) > 0
+      condition     = var.endpoint_vpc_id != null && (length(var.endpoint_subnet_ids) > 0 || !var.create_endpoints)
       error_message = "endpoint_vpc_id and endpoint_subnet_ids are required when create_endpoint_vpc is false."
     }
     postcondition {

@@ -58,3 +58,17 @@ moved {
   from = aws_flow_log.endpoint
   to   = module.endpoint_vpc[0].aws_flow_log.this
 }
+
+# The peering and the endpoints' group became optional (connectivity, create_endpoints).
+moved {
+  from = aws_vpc_peering_connection.this
+  to   = aws_vpc_peering_connection.this[0]
+}
+moved {
+  from = aws_vpc_peering_connection_accepter.this
+  to   = aws_vpc_peering_connection_accepter.this[0]
+}
+moved {
+  from = aws_security_group.endpoints
+  to   = aws_security_group.endpoints[0]
+}

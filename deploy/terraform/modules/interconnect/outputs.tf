@@ -38,6 +38,16 @@ output "endpoint_vpc_cidr" {
   value       = local.endpoint_vpc_cidrs[0]
 }
 
+output "endpoint_vpc_cidrs" {
+  description = "Every IPv4 CIDR of the endpoint VPC (a joining deployment in the same run takes them as its endpoint_vpc_cidrs)."
+  value       = local.endpoint_vpc_cidrs
+}
+
+output "endpoint_route_table_ids" {
+  description = "Endpoint-VPC route tables that route back to this app VPC (a joining deployment takes them as its endpoint_route_table_ids)."
+  value       = values(local.endpoint_route_tables)
+}
+
 output "endpoint_region" {
   description = "Region of the endpoint VPC."
   value       = var.endpoint_region
@@ -49,33 +59,33 @@ output "endpoint_account_id" {
 }
 
 output "peering_connection_id" {
-  description = "The cross-region VPC peering connection."
-  value       = aws_vpc_peering_connection.this.id
+  description = "The cross-region VPC peering connection (null with connectivity = \"transit_gateway\")."
+  value       = one(aws_vpc_peering_connection.this[*].id)
 }
 
 output "endpoint_security_group_id" {
-  description = "Security group of the interface endpoints (443 from app_allowed_cidrs)."
-  value       = aws_security_group.endpoints.id
+  description = "Security group of the interface endpoints (443 from app_allowed_cidrs): created here, or the one given when joining. A second deployment joining these endpoints takes it as its endpoint_security_group_id."
+  value       = local.endpoint_security_group_id
 }
 
 output "endpoint_ids" {
-  description = "Interface endpoint id per service."
-  value       = { for k, e in aws_vpc_endpoint.interface : k => e.id }
+  description = "Interface endpoint id per service in the endpoint VPC (created, or joined)."
+  value       = { for k, e in local.interface_endpoints : k => e.id }
 }
 
 output "endpoint_network_interface_ids" {
   description = "ENI ids per service (their IPs are what bedrock-link serves)."
-  value       = { for k, e in aws_vpc_endpoint.interface : k => e.network_interface_ids }
+  value       = { for k, e in local.interface_endpoints : k => e.network_interface_ids }
 }
 
 output "endpoint_dns_entries" {
   description = "Every DNS entry (name and hosted zone id) per service: regional, zonal and private."
-  value       = { for k, e in aws_vpc_endpoint.interface : k => e.dns_entry }
+  value       = { for k, e in local.interface_endpoints : k => e.dns_entry }
 }
 
 output "endpoint_regional_dns_names" {
   description = "The regional DNS name per service (what PHZ mode aliases to)."
-  value       = { for k, d in local.regional_dns : k => d.dns_name }
+  value       = { for k, d in local.regional_dns : k => try(d.dns_name, null) }
 }
 
 output "discovery_endpoint_url" {
@@ -93,6 +103,16 @@ output "app_interface_endpoint_ids" {
   value       = { for k, e in aws_vpc_endpoint.app_interface : k => e.id }
 }
 
+output "cross_region_endpoint_ids" {
+  description = "Interface endpoint id per cross_region_endpoint service, in the app VPC (service_region = endpoint_region)."
+  value       = { for k, e in aws_vpc_endpoint.cross_region : k => e.id }
+}
+
+output "discovery_role_arn" {
+  description = "The role in the endpoint account that discovery assumes (discovery_role), or null."
+  value       = one(aws_iam_role.discovery[*].arn)
+}
+
 output "app_gateway_endpoint_ids" {
   description = "Gateway endpoint id per service in the app VPC."
   value       = { for k, e in aws_vpc_endpoint.app_gateway : k => e.id }
@@ -105,9 +125,11 @@ output "resolver_source" {
       "[[source]]",
       "region = \"${var.endpoint_region}\"",
       "vpc_id = \"${local.endpoint_vpc_id}\"",
-      "services = [${join(", ", [for k in sort(keys(var.services)) : "\"${k}\""])}]",
+      "services = [${join(", ", [for k in sort(keys(local.peering_services)) : "\"${k}\""])}]",
     ],
     local.discovery_endpoint_url == null ? [] : ["endpoint_url = \"${local.discovery_endpoint_url}\""],
+    var.discovery_role == null ? [] : ["role_arn = \"${aws_iam_role.discovery[0].arn}\""],
+    try(var.discovery_role.external_id, null) == null ? [] : ["external_id = \"${var.discovery_role.external_id}\""],
     [""],
   ))
 }
@@ -117,8 +139,10 @@ output "resolver_source_object" {
   value = {
     region         = var.endpoint_region
     vpc_id         = local.endpoint_vpc_id
-    services       = sort(keys(var.services))
+    services       = sort(keys(local.peering_services))
     endpoint_url   = local.discovery_endpoint_url
     endpoint_cidrs = local.endpoint_vpc_cidrs
+    role_arn       = one(aws_iam_role.discovery[*].arn)
+    external_id    = try(var.discovery_role.external_id, null)
   }
 }

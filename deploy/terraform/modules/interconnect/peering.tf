@@ -1,5 +1,9 @@
-# Cross-region peering (requested from the app side, accepted on the endpoint side) and the
-# routes both ways.
+# Cross-region peering (requested from the app side, accepted on the endpoint side), or the
+# caller's transit gateways, and the routes both ways.
+
+locals {
+  peered = var.connectivity == "peering"
+}
 
 # The account of the endpoint side: the peering names it, so that an endpoint VPC in another
 # account (a second provider with that account's credentials) can be peered. Without it AWS
@@ -9,6 +13,7 @@ data "aws_caller_identity" "endpoint" {
 }
 
 resource "aws_vpc_peering_connection" "this" {
+  count    = local.peered ? 1 : 0
   provider = aws.app
 
   vpc_id        = local.app_vpc_id
@@ -27,28 +32,29 @@ resource "aws_vpc_peering_connection" "this" {
 }
 
 resource "aws_vpc_peering_connection_accepter" "this" {
+  count    = local.peered ? 1 : 0
   provider = aws.endpoint
 
-  vpc_peering_connection_id = aws_vpc_peering_connection.this.id
+  vpc_peering_connection_id = aws_vpc_peering_connection.this[0].id
   auto_accept               = true
   tags                      = merge(local.tags, { Name = "${var.name}-app-to-endpoints", Side = "accepter" })
 }
 
 resource "aws_vpc_peering_connection_options" "requester" {
-  count    = var.peering_dns_resolution ? 1 : 0
+  count    = local.peered && var.peering_dns_resolution ? 1 : 0
   provider = aws.app
 
-  vpc_peering_connection_id = aws_vpc_peering_connection_accepter.this.id
+  vpc_peering_connection_id = aws_vpc_peering_connection_accepter.this[0].id
   requester {
     allow_remote_vpc_dns_resolution = true
   }
 }
 
 resource "aws_vpc_peering_connection_options" "accepter" {
-  count    = var.peering_dns_resolution ? 1 : 0
+  count    = local.peered && var.peering_dns_resolution ? 1 : 0
   provider = aws.endpoint
 
-  vpc_peering_connection_id = aws_vpc_peering_connection_accepter.this.id
+  vpc_peering_connection_id = aws_vpc_peering_connection_accepter.this[0].id
   accepter {
     allow_remote_vpc_dns_resolution = true
   }
@@ -114,8 +120,16 @@ resource "aws_route" "app_to_endpoints" {
 
   route_table_id            = each.value.route_table_id
   destination_cidr_block    = each.value.cidr
-  vpc_peering_connection_id = aws_vpc_peering_connection.this.id
+  vpc_peering_connection_id = local.peered ? aws_vpc_peering_connection.this[0].id : null
+  transit_gateway_id        = local.peered ? null : var.app_transit_gateway_id
   depends_on                = [aws_vpc_peering_connection_accepter.this]
+
+  lifecycle {
+    precondition {
+      condition     = local.peered || var.app_transit_gateway_id != null
+      error_message = "connectivity = \"transit_gateway\" needs app_transit_gateway_id (the app VPC's routes to the endpoint VPC point at it)."
+    }
+  }
 }
 
 resource "aws_route" "endpoints_to_app" {
@@ -124,6 +138,14 @@ resource "aws_route" "endpoints_to_app" {
 
   route_table_id            = each.value.route_table_id
   destination_cidr_block    = each.value.cidr
-  vpc_peering_connection_id = aws_vpc_peering_connection.this.id
+  vpc_peering_connection_id = local.peered ? aws_vpc_peering_connection.this[0].id : null
+  transit_gateway_id        = local.peered ? null : var.endpoint_transit_gateway_id
   depends_on                = [aws_vpc_peering_connection_accepter.this]
+
+  lifecycle {
+    precondition {
+      condition     = local.peered || var.endpoint_transit_gateway_id != null
+      error_message = "connectivity = \"transit_gateway\" needs endpoint_transit_gateway_id (the endpoint VPC's routes back to the app VPC point at it)."
+    }
+  }
 }

@@ -2,7 +2,7 @@
 # app VPC, holding an alias to the endpoint's regional DNS name (AAAA too when dual-stack).
 
 locals {
-  phz_services = var.dns_mode == "phz" ? var.services : {}
+  phz_services = var.dns_mode == "phz" ? local.peering_services : {}
   phz_hostnames = {
     for k, v in local.phz_services : k => coalesce(v.private_dns_name, "${k}.${var.endpoint_region}.amazonaws.com")
   }

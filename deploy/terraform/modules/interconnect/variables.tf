@@ -212,6 +212,17 @@ variable "endpoint_subnet_ids" {
   default     = []
 }
 
+variable "endpoint_vpc_cidrs" {
+  description = "CIDRs of an existing endpoint VPC, when they are known before it exists (a hub created in the same run: the hub's endpoint_vpc_cidrs output). Null: read from the VPC."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.endpoint_vpc_cidrs == null || alltrue([for c in coalesce(var.endpoint_vpc_cidrs, []) : can(cidrnetmask(c))])
+    error_message = "endpoint_vpc_cidrs must be IPv4 CIDRs."
+  }
+}
+
 variable "endpoint_route_table_ids" {
   description = "Route tables of an existing endpoint VPC that get the routes back to the app VPC. Null: every route table of the VPC. Keyed by position: reordering the list replaces routes."
   type        = list(string)
@@ -230,7 +241,11 @@ variable "services" {
     privately; needs DNS support and DNS hostnames on that VPC); and private_dns_name, the
     hostname of the private hosted zone in PHZ mode when it is not
     <key>.<endpoint_region>.amazonaws.com. The default keys match the resolver's default
-    pattern "bedrock*".
+    pattern "bedrock*". connectivity: "peering" (default: the endpoint lives in the endpoint
+    VPC, reached across the peering or transit gateway, answered by bedrock-link or a PHZ) or
+    "cross_region_endpoint" (native cross-region PrivateLink: the endpoint is created in the app
+    VPC with service_region = endpoint_region and private DNS on, and is left out of the
+    resolver's scope and of PHZ mode; only for services AWS offers that way).
   EOT
   type = map(object({
     policy              = optional(string)
@@ -238,6 +253,7 @@ variable "services" {
     ip_address_type     = optional(string, "ipv4")
     private_dns_enabled = optional(bool, true)
     private_dns_name    = optional(string)
+    connectivity        = optional(string, "peering")
   }))
   default = {
     "bedrock"               = {}
@@ -247,8 +263,82 @@ variable "services" {
   }
 
   validation {
+    condition     = alltrue([for k, v in var.services : contains(["peering", "cross_region_endpoint"], v.connectivity)])
+    error_message = "services[*].connectivity is \"peering\" or \"cross_region_endpoint\"."
+  }
+
+  validation {
     condition     = alltrue([for k, v in var.services : can(regex("^[a-z0-9][a-z0-9.-]*$", k)) && contains(["ipv4", "dualstack"], v.ip_address_type)])
     error_message = "services keys are service short names (bedrock-runtime, sts, ...); ip_address_type is \"ipv4\" or \"dualstack\"."
+  }
+}
+
+variable "create_endpoints" {
+  description = "Create the interface endpoints (and the discovery endpoint) in the endpoint VPC (true), or join endpoints that another deployment created there (false): they are looked up by VPC and service name, and this deployment adds only its peering, its routes and its CIDRs to endpoint_security_group_id, as rules of its own."
+  type        = bool
+  default     = true
+}
+
+variable "endpoint_security_group_id" {
+  description = "The endpoints' security group when create_endpoints is false (the first deployment's endpoint_security_group_id output): this deployment adds a 443 ingress rule per app CIDR to it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.endpoint_security_group_id == null || can(regex("^sg-[0-9a-f]+$", var.endpoint_security_group_id))
+    error_message = "endpoint_security_group_id must look like sg-0123456789abcdef0."
+  }
+}
+
+variable "connectivity" {
+  description = "How the app VPC reaches the endpoint VPC: \"peering\" (a cross-region VPC peering, created here) or \"transit_gateway\" (the routes both ways point at app_transit_gateway_id and endpoint_transit_gateway_id; the attachments and the transit gateway peering are the caller's)."
+  type        = string
+  default     = "peering"
+
+  validation {
+    condition     = contains(["peering", "transit_gateway"], var.connectivity)
+    error_message = "connectivity must be \"peering\" or \"transit_gateway\"."
+  }
+}
+
+variable "app_transit_gateway_id" {
+  description = "Transit gateway the app VPC's routes to the endpoint VPC point at (connectivity = \"transit_gateway\")."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.app_transit_gateway_id == null || can(regex("^tgw-[0-9a-f]+$", var.app_transit_gateway_id))
+    error_message = "app_transit_gateway_id must look like tgw-0123456789abcdef0."
+  }
+}
+
+variable "endpoint_transit_gateway_id" {
+  description = "Transit gateway the endpoint VPC's routes back to the app VPC point at (connectivity = \"transit_gateway\")."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.endpoint_transit_gateway_id == null || can(regex("^tgw-[0-9a-f]+$", var.endpoint_transit_gateway_id))
+    error_message = "endpoint_transit_gateway_id must look like tgw-0123456789abcdef0."
+  }
+}
+
+variable "discovery_role" {
+  description = "Create, in the endpoint account, a role that bedrock-link's discovery assumes (its resolver_source_object carries role_arn): exactly ec2:DescribeVpcEndpoints, ec2:DescribeVpcEndpointServices and ec2:DescribeNetworkInterfaces, assumable only by trusted_role_arns (ARNs or ARN patterns with *, such as the resolver module's task role \"arn:aws:iam::111111111111:role/NAME-task-*\"), and only with external_id when one is given. Null: no role (discovery runs with the task role's own permissions, in the app account)."
+  type = object({
+    trusted_role_arns = list(string)
+    external_id       = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.discovery_role == null || (length(try(var.discovery_role.trusted_role_arns, [])) > 0 && alltrue([for a in try(var.discovery_role.trusted_role_arns, []) : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/*-]+$", a))]))
+    error_message = "discovery_role.trusted_role_arns must hold at least one IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME, * allowed in the name)."
+  }
+
+  validation {
+    condition     = try(var.discovery_role.external_id, null) == null || (can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.discovery_role.external_id)) && length(coalesce(try(var.discovery_role.external_id, null), "--")) >= 2 && length(coalesce(try(var.discovery_role.external_id, null), "--")) <= 1224)
+    error_message = "discovery_role.external_id must be 2-1224 letters, digits or _+=,.@:/- characters."
   }
 }
 

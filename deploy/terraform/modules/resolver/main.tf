@@ -70,6 +70,9 @@ locals {
     environment = [
       # The whole configuration, so the stock image needs no file.
       { name = "BEDROCK_LINK_CONFIG_TOML", value = local.config },
+      # `doctor` and `discover` in the task (ECS Exec) then say which served services the
+      # app region offers over cross-region PrivateLink.
+      { name = "BEDROCK_LINK_APP_REGION", value = var.region },
       { name = "BEDROCK_LINK_LOG_FORMAT", value = "json" },
     ]
     portMappings = [
@@ -198,6 +201,27 @@ resource "aws_iam_role_policy" "discovery" {
       Resource = "*"
     }]
   })
+}
+
+# Sources in another account: the task role may assume exactly their roles; without any, it
+# is denied every AssumeRole. (Always one policy: the roles' ARNs may be unknown until apply,
+# and a count cannot wait for them.)
+resource "aws_iam_role_policy" "assume_discovery" {
+  name = "assume-discovery-roles"
+  role = aws_iam_role.task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "BedrockLinkAssumeDiscovery"
+      Effect   = length(local.discovery_roles) > 0 ? "Allow" : "Deny"
+      Action   = "sts:AssumeRole"
+      Resource = length(local.discovery_roles) > 0 ? local.discovery_roles : ["*"]
+    }]
+  })
+}
+
+locals {
+  discovery_roles = sort(distinct(compact([for s in var.sources : s.role_arn])))
 }
 
 resource "aws_iam_role" "execution" {

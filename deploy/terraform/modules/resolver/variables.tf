@@ -203,7 +203,7 @@ variable "admin_port" {
 }
 
 variable "sources" {
-  description = "Discovery sources: the endpoint VPCs to serve (the interconnect module's resolver_source_object output fits). endpoint_url: the EC2 API to call (the interconnect module's discovery endpoint, reached across the peering); null: the region's public EC2 API. health_check: probe each endpoint address (TCP connect on health_check_port) and leave out of answers those that refuse; endpoint_cidrs: the endpoint VPC's CIDRs, which the resolver's security group then allows the probes out to."
+  description = "Discovery sources: the endpoint VPCs to serve (the interconnect module's resolver_source_object output fits). endpoint_url: the EC2 API to call (the interconnect module's discovery endpoint, reached across the peering); null: the region's public EC2 API. health_check: probe each endpoint address (TCP connect on health_check_port) and leave out of answers those that refuse; endpoint_cidrs: the endpoint VPC's CIDRs, which the resolver's security group then allows the probes out to. role_arn (and external_id): a role in the endpoint account that discovery assumes for this source (the interconnect module's discovery_role); the task role may assume exactly these roles and no other."
   type = list(object({
     region            = string
     vpc_id            = string
@@ -214,6 +214,8 @@ variable "sources" {
     health_check      = optional(bool, true)
     health_check_port = optional(number, 443)
     endpoint_cidrs    = optional(list(string), [])
+    role_arn          = optional(string)
+    external_id       = optional(string)
   }))
 
   validation {
@@ -224,6 +226,16 @@ variable "sources" {
   validation {
     condition     = alltrue([for s in var.sources : s.health_check_port >= 1 && s.health_check_port <= 65535 && floor(s.health_check_port) == s.health_check_port])
     error_message = "health_check_port must be a port from 1 to 65535."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.sources : s.role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", coalesce(s.role_arn, "-")))])
+    error_message = "role_arn must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.sources : s.external_id == null || s.role_arn != null])
+    error_message = "external_id only applies with role_arn."
   }
 
   validation {

@@ -95,7 +95,7 @@ run "routes_to_private_tables_and_back_to_every_app_cidr" {
   }
 
   assert {
-    condition     = toset(one(aws_security_group.endpoints.ingress).cidr_blocks) == toset(["10.10.0.0/16", "100.64.0.0/20"])
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.endpoints : r.cidr_ipv4]) == toset(["10.10.0.0/16", "100.64.0.0/20"])
     error_message = "By default the endpoints admit every CIDR of the app VPC."
   }
 }
@@ -134,7 +134,7 @@ run "allowed_cidrs_inside_a_secondary_cidr_are_accepted" {
   }
 
   assert {
-    condition     = toset(one(aws_security_group.endpoints.ingress).cidr_blocks) == toset(["100.64.1.0/24"])
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.endpoints : r.cidr_ipv4]) == toset(["100.64.1.0/24"])
     error_message = "app_allowed_cidrs replaces the default."
   }
 }
@@ -146,7 +146,7 @@ run "allowed_cidrs_outside_the_app_vpc_are_refused" {
     app_allowed_cidrs = ["10.10.5.0/24", "192.168.0.0/24"]
   }
 
-  expect_failures = [aws_security_group.endpoints]
+  expect_failures = [aws_vpc_security_group_ingress_rule.endpoints]
 }
 
 run "phz_mode_needs_dns_hostnames_in_the_app_vpc" {
@@ -247,4 +247,63 @@ run "existing_endpoint_vpc_routes_from_its_route_tables" {
     condition     = aws_vpc_endpoint.interface["bedrock-runtime"].subnet_ids == toset(["subnet-e1", "subnet-e2"])
     error_message = "Endpoints go into the given subnets."
   }
+}
+
+run "a_joining_deployment_creates_no_endpoint_and_only_its_own_rules" {
+  command = plan
+
+  variables {
+    create_endpoint_vpc        = false
+    endpoint_vpc_id            = "vpc-0e0e0e0e"
+    create_endpoints           = false
+    endpoint_security_group_id = "sg-0f1e5d"
+  }
+
+  override_data {
+    target = data.aws_vpc_endpoint.joined["bedrock-runtime"]
+    values = { id = "vpce-0f1e5d", network_interface_ids = ["eni-1", "eni-2"], dns_entry = [] }
+  }
+
+  assert {
+    condition = (
+      length(aws_vpc_endpoint.interface) == 0 && length(aws_vpc_endpoint.discovery) == 0 &&
+      length(aws_security_group.endpoints) == 0
+    )
+    error_message = "Joining creates no endpoint and no group: another deployment owns them."
+  }
+
+  assert {
+    condition = (
+      toset([for r in aws_vpc_security_group_ingress_rule.endpoints : "${r.security_group_id} ${r.cidr_ipv4} ${r.from_port}-${r.to_port}"]) ==
+      toset(["sg-0f1e5d 10.10.0.0/16 443-443", "sg-0f1e5d 100.64.0.0/20 443-443"])
+    )
+    error_message = "Joining adds a rule per app CIDR to the given group: ${jsonencode(aws_vpc_security_group_ingress_rule.endpoints)}"
+  }
+
+  assert {
+    condition = (
+      toset(keys(output.endpoint_ids)) == toset(["bedrock-runtime"]) && output.endpoint_ids["bedrock-runtime"] == "vpce-0f1e5d" &&
+      data.aws_vpc_endpoint.joined["bedrock-runtime"].service_name == "com.amazonaws.ap-southeast-2.bedrock-runtime" &&
+      data.aws_vpc_endpoint.joined["bedrock-runtime"].vpc_id == "vpc-0e0e0e0e" &&
+      toset(output.resolver_source_object.services) == toset(["bedrock-runtime"])
+    )
+    error_message = "The joined endpoints are found by VPC and service: ${jsonencode(output.endpoint_ids)}"
+  }
+
+  assert {
+    condition     = length(aws_vpc_peering_connection.this) == 1 && length(aws_route.endpoints_to_app) == 2
+    error_message = "Joining still adds its own peering and its routes back."
+  }
+}
+
+run "joining_needs_the_endpoints_group" {
+  command = plan
+
+  variables {
+    create_endpoint_vpc = false
+    endpoint_vpc_id     = "vpc-0e0e0e0e"
+    create_endpoints    = false
+  }
+
+  expect_failures = [aws_vpc_security_group_ingress_rule.endpoints]
 }

@@ -61,7 +61,7 @@ override_resource {
   values          = { id = "rtb-endpoints" }
 }
 override_resource {
-  target          = aws_security_group.endpoints
+  target          = aws_security_group.endpoints[0]
   override_during = plan
   values          = { id = "sg-endpoints" }
 }
@@ -76,7 +76,7 @@ override_resource {
   values          = { id = "subnet-ep-1" }
 }
 override_resource {
-  target          = aws_vpc_peering_connection.this
+  target          = aws_vpc_peering_connection.this[0]
   override_during = plan
   values          = { id = "pcx-0123" }
 }
@@ -121,7 +121,7 @@ run "routes_both_ways" {
   }
 
   assert {
-    condition     = aws_vpc_peering_connection.this.peer_region == "ap-southeast-2" && aws_vpc_peering_connection_accepter.this.auto_accept
+    condition     = aws_vpc_peering_connection.this[0].peer_region == "ap-southeast-2" && aws_vpc_peering_connection_accepter.this[0].auto_accept
     error_message = "The peering must be requested to ap-southeast-2 and accepted there."
   }
 }
@@ -131,23 +131,28 @@ run "endpoint_security_group_admits_443_from_app_cidrs_only" {
 
   assert {
     condition = (
-      length(aws_security_group.endpoints.ingress) == 1 &&
-      alltrue([for r in aws_security_group.endpoints.ingress :
-        r.protocol == "tcp" && r.from_port == 443 && r.to_port == 443 &&
-        toset(r.cidr_blocks) == toset(["10.10.0.0/16"]) &&
-        try(length(r.ipv6_cidr_blocks), 0) == 0 && try(length(r.security_groups), 0) == 0 && r.self != true
+      length(aws_vpc_security_group_ingress_rule.endpoints) == 1 &&
+      alltrue([for r in aws_vpc_security_group_ingress_rule.endpoints :
+        r.ip_protocol == "tcp" && r.from_port == 443 && r.to_port == 443 &&
+        r.cidr_ipv4 == "10.10.0.0/16" && r.security_group_id == "sg-endpoints" &&
+        r.cidr_ipv6 == null && r.referenced_security_group_id == null && r.prefix_list_id == null
       ])
     )
-    error_message = "The endpoint security group must admit TCP 443 from 10.10.0.0/16 and nothing else: ${jsonencode(aws_security_group.endpoints.ingress)}"
+    error_message = "The endpoint security group must admit TCP 443 from 10.10.0.0/16 and nothing else: ${jsonencode(aws_vpc_security_group_ingress_rule.endpoints)}"
   }
 
   assert {
-    condition     = length(aws_security_group.endpoints.egress) == 0
+    condition     = length(aws_security_group.endpoints[0].ingress) == 0
+    error_message = "The group has no inline ingress: every rule is a resource of its own, so a joining deployment's rules are never rewritten."
+  }
+
+  assert {
+    condition     = length(aws_security_group.endpoints[0].egress) == 0
     error_message = "The endpoint security group needs no egress rule."
   }
 
   assert {
-    condition     = startswith(aws_security_group.endpoints.name_prefix, "t-")
+    condition     = startswith(aws_security_group.endpoints[0].name_prefix, "t-")
     error_message = "The endpoint security group is named by prefix, so renames and second deployments never collide."
   }
 }
@@ -266,7 +271,7 @@ run "dualstack_needs_an_existing_dual_stack_vpc" {
     services = { "bedrock-runtime" = { ip_address_type = "dualstack" } }
   }
 
-  expect_failures = [aws_security_group.endpoints]
+  expect_failures = [aws_security_group.endpoints[0]]
 }
 
 run "kms_key_must_be_in_the_log_groups_region" {
@@ -301,7 +306,164 @@ run "peering_names_the_endpoint_account" {
   command = plan
 
   assert {
-    condition     = aws_vpc_peering_connection.this.peer_owner_id == "222222222222" && output.endpoint_account_id == "222222222222"
+    condition     = aws_vpc_peering_connection.this[0].peer_owner_id == "222222222222" && output.endpoint_account_id == "222222222222"
     error_message = "The peering names the endpoint provider's account, so that an endpoint VPC in another account can be peered."
   }
+}
+
+run "discovery_role_may_do_exactly_the_three_describes_and_trusts_only_the_given_roles" {
+  command = plan
+
+  variables {
+    discovery_role = {
+      trusted_role_arns = ["arn:aws:iam::111111111111:role/t-task-*"]
+      external_id       = "bedrock-link-t"
+    }
+  }
+
+  override_resource {
+    target          = aws_iam_role.discovery[0]
+    override_during = plan
+    values          = { arn = "arn:aws:iam::222222222222:role/t-discovery-1", id = "t-discovery-1" }
+  }
+
+  assert {
+    condition = (
+      length(jsondecode(aws_iam_role_policy.discovery[0].policy).Statement) == 1 &&
+      toset(jsondecode(aws_iam_role_policy.discovery[0].policy).Statement[0].Action) == toset([
+        "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcEndpointServices", "ec2:DescribeNetworkInterfaces",
+      ]) &&
+      length(jsondecode(aws_iam_role_policy.discovery[0].policy).Statement[0].Action) == 3 &&
+      jsondecode(aws_iam_role_policy.discovery[0].policy).Statement[0].Resource == "*"
+    )
+    error_message = "The discovery role may make exactly the three Describe calls: ${aws_iam_role_policy.discovery[0].policy}"
+  }
+
+  # The same three as deploy/iam/discovery-policy.json, which tests/it/discovery.rs checks
+  # against the calls a real discovery pass makes.
+  assert {
+    condition     = toset(jsondecode(aws_iam_role_policy.discovery[0].policy).Statement[0].Action) == toset(jsondecode(file("../../../iam/discovery-policy.json")).Statement[0].Action)
+    error_message = "The discovery role's policy and deploy/iam/discovery-policy.json disagree."
+  }
+
+  assert {
+    condition = (
+      length(jsondecode(aws_iam_role.discovery[0].assume_role_policy).Statement) == 1 &&
+      jsondecode(aws_iam_role.discovery[0].assume_role_policy).Statement[0].Action == "sts:AssumeRole" &&
+      jsondecode(aws_iam_role.discovery[0].assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::111111111111:root"] &&
+      jsondecode(aws_iam_role.discovery[0].assume_role_policy).Statement[0].Condition.ArnLike["aws:PrincipalArn"] == ["arn:aws:iam::111111111111:role/t-task-*"] &&
+      jsondecode(aws_iam_role.discovery[0].assume_role_policy).Statement[0].Condition.StringEquals["sts:ExternalId"] == "bedrock-link-t"
+    )
+    error_message = "Only the given roles, with the external ID, may assume the discovery role: ${aws_iam_role.discovery[0].assume_role_policy}"
+  }
+
+  assert {
+    condition = (
+      output.resolver_source_object.role_arn == "arn:aws:iam::222222222222:role/t-discovery-1" &&
+      output.resolver_source_object.external_id == "bedrock-link-t" &&
+      output.discovery_role_arn == "arn:aws:iam::222222222222:role/t-discovery-1"
+    )
+    error_message = "The resolver's source carries the role to assume and its external ID: ${jsonencode(output.resolver_source_object)}"
+  }
+}
+
+run "no_discovery_role_unless_asked" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_role.discovery) == 0 && output.resolver_source_object.role_arn == null && output.resolver_source_object.external_id == null
+    error_message = "Without discovery_role, discovery runs as the task role itself."
+  }
+}
+
+run "a_cross_region_service_gets_an_app_vpc_endpoint_and_no_resolver_scope" {
+  command = plan
+
+  variables {
+    services = {
+      "bedrock-runtime" = {}
+      "s3"              = { connectivity = "cross_region_endpoint" }
+    }
+  }
+
+  assert {
+    condition     = keys(aws_vpc_endpoint.interface) == ["bedrock-runtime"] && keys(aws_vpc_endpoint.cross_region) == ["s3"]
+    error_message = "The cross-region service's endpoint is in the app VPC, not the endpoint VPC."
+  }
+
+  assert {
+    condition = (
+      aws_vpc_endpoint.cross_region["s3"].service_name == "com.amazonaws.ap-southeast-2.s3" &&
+      aws_vpc_endpoint.cross_region["s3"].service_region == "ap-southeast-2" &&
+      aws_vpc_endpoint.cross_region["s3"].private_dns_enabled &&
+      aws_vpc_endpoint.cross_region["s3"].vpc_endpoint_type == "Interface"
+    )
+    error_message = "A cross-region endpoint in the app VPC, service_region = endpoint_region, private DNS on."
+  }
+
+  assert {
+    condition = (
+      length(aws_security_group.app_endpoints[0].ingress) == 1 &&
+      alltrue([for r in aws_security_group.app_endpoints[0].ingress : r.from_port == 443 && r.to_port == 443 && toset(r.cidr_blocks) == toset(["10.10.0.0/16"])])
+    )
+    error_message = "The app-side group admits 443 from the app CIDRs."
+  }
+
+  assert {
+    condition     = toset(output.resolver_source_object.services) == toset(["bedrock-runtime"])
+    error_message = "The resolver leaves the cross-region service to the VPC's own private DNS: ${jsonencode(output.resolver_source_object.services)}"
+  }
+}
+
+run "a_cross_region_service_gets_no_private_hosted_zone" {
+  command = plan
+
+  variables {
+    dns_mode = "phz"
+    services = {
+      "bedrock-runtime" = {}
+      "s3"              = { connectivity = "cross_region_endpoint" }
+    }
+  }
+
+  assert {
+    condition     = keys(aws_route53_zone.phz) == ["bedrock-runtime"]
+    error_message = "Private DNS of the app-VPC endpoint answers s3; a zone of ours would shadow it."
+  }
+}
+
+run "transit_gateway_routes_replace_the_peering" {
+  command = plan
+
+  variables {
+    connectivity                = "transit_gateway"
+    app_transit_gateway_id      = "tgw-0aaa"
+    endpoint_transit_gateway_id = "tgw-0bbb"
+  }
+
+  assert {
+    condition     = length(aws_vpc_peering_connection.this) == 0 && length(aws_vpc_peering_connection_accepter.this) == 0 && output.peering_connection_id == null
+    error_message = "No peering with connectivity = \"transit_gateway\"."
+  }
+
+  assert {
+    condition = (
+      length(aws_route.app_to_endpoints) == 2 &&
+      alltrue([for r in aws_route.app_to_endpoints : r.transit_gateway_id == "tgw-0aaa" && r.vpc_peering_connection_id == null && r.destination_cidr_block == "10.20.0.0/16"]) &&
+      length(aws_route.endpoints_to_app) == 1 &&
+      alltrue([for r in aws_route.endpoints_to_app : r.transit_gateway_id == "tgw-0bbb" && r.vpc_peering_connection_id == null && r.destination_cidr_block == "10.10.0.0/16"])
+    )
+    error_message = "Each side's routes point at its transit gateway: ${jsonencode(aws_route.app_to_endpoints)} ${jsonencode(aws_route.endpoints_to_app)}"
+  }
+}
+
+run "transit_gateway_needs_both_gateways" {
+  command = plan
+
+  variables {
+    connectivity           = "transit_gateway"
+    app_transit_gateway_id = "tgw-0aaa"
+  }
+
+  expect_failures = [aws_route.endpoints_to_app]
 }

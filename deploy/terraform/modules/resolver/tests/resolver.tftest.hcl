@@ -239,6 +239,55 @@ run "service_rolls_back_broken_deployments" {
   }
 }
 
+run "task_role_may_assume_only_the_sources_roles" {
+  command = plan
+
+  variables {
+    sources = [
+      {
+        region      = "ap-southeast-2"
+        vpc_id      = "vpc-0e0e0e0e"
+        role_arn    = "arn:aws:iam::222222222222:role/t-discovery-1"
+        external_id = "bedrock-link-t"
+      },
+      { region = "us-east-1", vpc_id = "vpc-0f0f0f0f", role_arn = "arn:aws:iam::222222222222:role/t-discovery-1" },
+      { region = "us-west-2", vpc_id = "vpc-0b0b0b0b" },
+    ]
+  }
+
+  assert {
+    condition = (
+      length(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement) == 1 &&
+      one(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement).Effect == "Allow" &&
+      one(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement).Action == "sts:AssumeRole" &&
+      one(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement).Resource == ["arn:aws:iam::222222222222:role/t-discovery-1"]
+    )
+    error_message = "The task role may assume the sources' role and nothing else: ${aws_iam_role_policy.assume_discovery.policy}"
+  }
+
+  assert {
+    condition = (
+      strcontains(output.config, "role_arn = \"arn:aws:iam::222222222222:role/t-discovery-1\"\nexternal_id = \"bedrock-link-t\"") &&
+      length(regexall("role_arn = ", output.config)) == 2
+    )
+    error_message = "The generated configuration gives each source its role: ${output.config}"
+  }
+}
+
+run "no_assume_permission_without_a_role" {
+  command = plan
+
+  assert {
+    condition = (
+      one(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement).Effect == "Deny" &&
+      one(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement).Action == "sts:AssumeRole" &&
+      one(jsondecode(aws_iam_role_policy.assume_discovery.policy).Statement).Resource == ["*"] &&
+      !strcontains(output.config, "role_arn")
+    )
+    error_message = "Sources without role_arn leave the task role denied every sts:AssumeRole: ${aws_iam_role_policy.assume_discovery.policy}"
+  }
+}
+
 run "generated_config_serves_the_sources" {
   command = plan
 
