@@ -1,4 +1,4 @@
-"""moto's server, with four differences from real AWS put right for the Terraform tests.
+"""moto's server, with five differences from real AWS put right for the Terraform tests.
 
 1. Real SSM serves /aws/service/ecs/optimized-ami/... (the ECS-optimized AMIs) in every
    commercial region; moto ships them for the regions it knows and none for newer ones such
@@ -15,6 +15,11 @@
 4. Application Auto Scaling's tag calls (ListTagsForResource, TagResource, UntagResource)
    are not implemented, and the provider reads a scalable target's tags after creating it
    (it retries the 500 until it times out). This keeps the tags given, per ARN.
+5. AWS serves concurrent requests safely; moto's backends are plain dictionaries shared by
+   the server's threads, and Terraform sends up to ten requests at once. Under load a request
+   has failed after its change was made (the SDK's retry then met its own subnet:
+   InvalidSubnet.Conflict; a default group's rule revoked twice: InvalidPermission.NotFound).
+   This handles one request at a time (the GIL allowed little more anyway).
 
 Everything else is moto as installed.
 
@@ -109,6 +114,22 @@ AAS.list_tags_for_resource = list_tags_for_resource
 AAS.tag_resource = tag_resource
 AAS.untag_resource = untag_resource
 
+
+import threading
+
+from moto.moto_server import werkzeug_app
+
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+_one_at_a_time = threading.Lock()
+
+
+def dispatch(self, environ, start_response):
+    # The response body is an iterable; moto's are lists, built inside the call.
+    with _one_at_a_time:
+        return _dispatch(self, environ, start_response)
+
+
+werkzeug_app.DomainDispatcherApplication.__call__ = dispatch
 
 if __name__ == "__main__":
     from moto.server import main
