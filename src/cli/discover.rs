@@ -67,7 +67,10 @@ pub fn run(args: DiscoverArgs) -> Result<(), Failure> {
         }
     }
     if let Some(app_region) = &args.app_region.region {
-        let services = served_services(&all, app_region);
+        let services: Vec<(String, String)> = all
+            .iter()
+            .map(|r| (r.service.clone(), r.region.clone()))
+            .collect();
         let offers = runtime(false)?.block_on(discovery::cross_region::offers(
             app_region,
             &services,
@@ -104,16 +107,6 @@ pub fn run(args: DiscoverArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-/// Each served service once, with its region, where that is not the app's (`discover` rows).
-fn served_services(rows: &[Row], app_region: &str) -> Vec<(String, String)> {
-    let set: BTreeSet<(String, String)> = rows
-        .iter()
-        .filter(|r| r.region != app_region)
-        .map(|r| (r.service.clone(), r.region.clone()))
-        .collect();
-    set.into_iter().collect()
 }
 
 fn print_rows(rows: &[Row], health: Option<&[Option<Probed>]>) {

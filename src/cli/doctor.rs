@@ -164,14 +164,8 @@ pub async fn run(config: &Config, options: &Options) -> Vec<Check> {
                 ));
                 let snapshot = &results[0].1;
                 checks.push(endpoints_check(&label, source, snapshot));
-                for e in &snapshot.endpoints {
-                    let wanted = (e.service.clone(), source.region.clone());
-                    if options.app_region.as_ref() != Some(&source.region)
-                        && !served.contains(&wanted)
-                    {
-                        served.push(wanted);
-                    }
-                }
+                let services = snapshot.endpoints.iter().map(|e| &e.service);
+                served.extend(services.map(|s| (s.clone(), source.region.clone())));
                 for record in snapshot.records() {
                     if !record.ipv4.is_empty() {
                         expected.push(Expected {

@@ -4,6 +4,7 @@
 //! call is the one discovery already makes (and the IAM policy allows), with the task's own
 //! credentials: what a region offers does not depend on the account that asks.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use aws_sdk_ec2::Client;
@@ -39,13 +40,16 @@ impl Offer {
     }
 }
 
-/// Asks `app_region` about each `(service, service_region)`; its EC2 API's name is resolved
-/// through `upstreams`, and `AWS_ENDPOINT_URL_EC2` applies as usual.
+/// Asks `app_region` about each `(service, service_region)` once, in order, leaving out the
+/// services of the app region itself; its EC2 API's name is resolved through `upstreams`, and
+/// `AWS_ENDPOINT_URL_EC2` applies as usual.
 pub async fn offers(
     app_region: &str,
     services: &[(String, String)],
     upstreams: &[SocketAddr],
 ) -> Vec<Offer> {
+    let services: BTreeSet<&(String, String)> =
+        services.iter().filter(|(_, r)| r != app_region).collect();
     let client = match UpstreamDns::new(upstreams) {
         Ok(dns) => Some(Client::new(&sdk_config(app_region, &dns).await)),
         Err(_) => None,
